@@ -1,0 +1,3 @@
+//! Whole screens of the app.
+
+pub mod explore;

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Installs whatever building (and, with `test` or `bench`, testing or
+# benchmarking) Malten needs and is missing. Every step checks first, so a
+# second run takes seconds.
+#
+#   scripts/setup.sh          toolchain for the web app (trunk, wasm-bindgen, wasm-opt, wasm32 std)
+#   scripts/setup.sh test     ... plus Chromium and ChromeDriver for the browser tests
+#   scripts/setup.sh bench    ... plus redis-server, the comparison peer
+#
+# On machines where `rustup target add wasm32-unknown-unknown` works, that is
+# used. Where it cannot download (as on our CI machines), Debian's
+# rustc-web/cargo-web/rust-web-src build the wasm32 std from source instead;
+# see docs/toolchain.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/env.sh
+source "$ROOT/scripts/env.sh"
+
+TRUNK_VERSION=0.21.14
+BINARYEN_VERSION=132.0.0
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' "$ROOT/Cargo.lock")
+MODE=${1:-build}
+
+say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        say "need root to run: $*"; return 1; fi
+}
+
+APT_UPDATED=
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! command -v apt-get >/dev/null; then
+        say "please install: ${missing[*]} (no apt-get here)"; return 1
+    fi
+    say "installing Debian packages: ${missing[*]}"
+    if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# 1. A wasm32 standard library: rustup's, or Debian's sources built with build-std.
+wasm_route() {
+    if rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+        echo rustup; return
+    fi
+    if [ -f "$MALTEN_TOOLS_DIR/wasm-route" ]; then cat "$MALTEN_TOOLS_DIR/wasm-route"; return; fi
+    if command -v rustup >/dev/null && timeout 60 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+        echo rustup; return
+    fi
+    echo debian
+}
+mkdir -p "$MALTEN_TOOLS_DIR"
+ROUTE=$(wasm_route)
+if [ "$ROUTE" = debian ]; then
+    apt_install rustc-web cargo-web rust-web-src
+    echo debian > "$MALTEN_TOOLS_DIR/wasm-route"
+fi
+say "wasm32 standard library: $ROUTE route"
+
+# 2. trunk, at the version known to build with this compiler.
+if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
+    say "installing trunk $TRUNK_VERSION (about 15 minutes on 2 cores, once)"
+    cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+
+# 3. wasm-bindgen CLI, exactly the version of the crate in Cargo.lock.
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 4 minutes, once)"
+    # Not --locked: its lock file pins crates some registries no longer serve.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# 4. A current wasm-opt (Debian's binaryen is too old and miscompiles).
+if ! "$MALTEN_TOOLS_DIR/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version_${BINARYEN_VERSION%%.*}"; then
+    command -v npm >/dev/null || apt_install nodejs npm
+    say "installing wasm-opt (binaryen $BINARYEN_VERSION from npm)"
+    npm install --silent --no-audit --no-fund --prefix "$MALTEN_TOOLS_DIR" "binaryen@$BINARYEN_VERSION" >/dev/null
+fi
+
+case "$MODE" in
+    test)
+        apt_install chromium chromium-driver
+        command -v node >/dev/null || apt_install nodejs
+        ;;
+    bench)
+        apt_install redis-server
+        ;;
+esac
+say "ready"

@@ -1,0 +1,65 @@
+//! The HTTP surface. Handlers are thin: parse parameters, call the store,
+//! turn the outcome into JSON. Rules live in `malten-shared` and the store.
+
+mod events;
+mod messages;
+mod params;
+mod sse;
+mod streams;
+mod websocket;
+
+use axum::http::{header, HeaderValue};
+use axum::routing::get;
+use axum::{middleware, Json, Router};
+use serde_json::json;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::{assets, metrics, AppState};
+
+pub use params::Params;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics::handler))
+        .route("/streams", get(streams::list).post(streams::create))
+        .route("/streams/{stream}", get(streams::info))
+        .route("/new", get(streams::new_private))
+        .route("/messages", get(messages::list).post(messages::post))
+        .route("/events", get(events::subscribe))
+        .route("/", get(assets::serve))
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::count_rejections,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// `GET /healthz`: the process is up and serving.
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Files of the web app for `GET`, the JSON 404 for everything else.
+async fn fallback(
+    state: axum::extract::State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.method() == axum::http::Method::GET {
+        return assets::serve(state, request).await;
+    }
+    ApiError::RouteNotFound.into_response()
+}

@@ -1,0 +1,102 @@
+//! The Server-Sent Events transport.
+//!
+//! The body is written by hand rather than with `axum::response::Sse`
+//! because message frames are encoded once, when stored, and shared by every
+//! subscriber: a delivery is a reference-count increment, not a
+//! serialization. The format is the standard one (`id:`, `event:`, `data:`,
+//! a blank line; comments start with `:`).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use futures_util::stream;
+use malten_shared::wire::{Cursor, EventKind};
+use serde::Serialize;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+use crate::limits::ConnectionPermit;
+use crate::store::{Delivery, Subscription};
+
+/// Asks browsers to reconnect after 2 s instead of their default 3 s.
+const PREAMBLE: &[u8] = b"retry: 2000\n\n";
+const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+
+struct Connection {
+    subscription: Subscription,
+    keepalive: Interval,
+    _permit: ConnectionPermit,
+    started: bool,
+}
+
+pub fn response(
+    subscription: Subscription,
+    permit: ConnectionPermit,
+    keepalive: Duration,
+) -> Response {
+    let mut interval = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let connection = Connection {
+        subscription,
+        keepalive: interval,
+        _permit: permit,
+        started: false,
+    };
+    let body = stream::unfold(connection, |mut connection| async move {
+        if !connection.started {
+            connection.started = true;
+            return Some((
+                Ok::<_, Infallible>(Bytes::from_static(PREAMBLE)),
+                connection,
+            ));
+        }
+        let chunk = tokio::select! {
+            delivery = connection.subscription.next() => {
+                let delivery = delivery?;
+                encode(&delivery, connection.subscription.cursor())
+            }
+            _ = connection.keepalive.tick() => Bytes::from_static(KEEPALIVE),
+        };
+        connection.keepalive.reset();
+        Some((Ok(chunk), connection))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tell nginx-style proxies not to buffer the stream.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// One delivery as SSE bytes. `cursor` is the subscriber's position after it.
+fn encode(delivery: &Delivery, cursor: Cursor) -> Bytes {
+    match delivery {
+        Delivery::Messages(messages) if messages.len() == 1 => messages[0].sse_frame(),
+        Delivery::Messages(messages) => {
+            let mut out =
+                BytesMut::with_capacity(messages.iter().map(|m| m.sse_frame().len()).sum());
+            for message in messages {
+                out.extend_from_slice(&message.sse_frame());
+            }
+            out.freeze()
+        }
+        Delivery::Presence(presence) => frame(cursor, EventKind::Presence, presence),
+        Delivery::Gap(gap) => frame(cursor, EventKind::Gap, gap),
+        Delivery::Shutdown(notice) => frame(cursor, EventKind::System, notice),
+    }
+}
+
+fn frame(cursor: Cursor, kind: EventKind, data: &impl Serialize) -> Bytes {
+    let json = serde_json::to_string(data).expect("event data always serializes");
+    Bytes::from(format!(
+        "id: {cursor}\nevent: {}\ndata: {json}\n\n",
+        kind.as_str()
+    ))
+}

@@ -1,0 +1,159 @@
+//! Malten's server as a library, so tests can run it in-process.
+//!
+//! `main.rs` only parses the configuration and calls [`run`]; tests call
+//! [`run`] with a listener on `127.0.0.1:0` and their own shutdown future.
+//!
+//! # Layout
+//! - [`config`]: every flag, with its environment variable and default.
+//! - [`store`]: the in-memory streams, their rings, subscriptions and expiry.
+//! - [`http`]: thin handlers that parse input, call the store, map errors.
+//! - [`error`]: [`error::ApiError`], the one error type of the API.
+//! - [`limits`]: client IP, rate limits and connection caps.
+//! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`assets`]: the embedded web app.
+//!
+//! Data flows one way: request → validate (`malten-shared`) → store →
+//! fan-out (subscriptions) → transport (SSE or WebSocket).
+
+pub mod assets;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod store;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::assets::WebApp;
+use crate::config::Config;
+use crate::limits::{ConnectionLimits, RateLimits};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreLimits};
+
+/// Everything a handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub rate_limits: Arc<RateLimits>,
+    pub connection_limits: Arc<ConnectionLimits>,
+    pub web_app: Arc<WebApp>,
+}
+
+impl AppState {
+    pub fn new(config: Config) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let store = Arc::new(Store::new(
+            StoreLimits {
+                default_ttl: Duration::from_secs(config.default_ttl),
+                min_ttl: Duration::from_secs(config.min_ttl),
+                max_ttl: Duration::from_secs(config.max_ttl),
+                max_streams: config.max_streams,
+                max_memory_bytes: config.max_memory_bytes,
+            },
+            Arc::clone(&metrics),
+        ));
+        Self {
+            rate_limits: Arc::new(RateLimits::new(config.rate_per_second, config.rate_burst)),
+            connection_limits: Arc::new(ConnectionLimits::new(config.max_connections_per_ip)),
+            web_app: Arc::new(WebApp::from_config(config.web_dir.clone())),
+            config: Arc::new(config),
+            store,
+            metrics,
+        }
+    }
+}
+
+/// The whole HTTP surface: API routes, the web app and shared layers.
+pub fn app(state: AppState) -> Router {
+    http::router(state)
+}
+
+/// Serves until `shutdown` completes, then tells subscribers, stops
+/// accepting, and waits at most the configured grace period for open
+/// connections before returning.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::new(config);
+    let grace = state.config.shutdown_grace();
+    let store = Arc::clone(&state.store);
+    let sweeper = store::spawn_sweeper(Arc::clone(&store));
+    let pruner = spawn_rate_limit_pruner(Arc::clone(&state.rate_limits));
+
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: notifying subscribers");
+        store.begin_shutdown();
+        let _ = stopping_tx.send(());
+    };
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(signal);
+    let server = tokio::spawn(async move { server.await });
+
+    // Once the signal fired, give connections `grace` to finish.
+    let outcome = tokio::select! {
+        result = server => Some(result),
+        _ = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(grace).await;
+        } => None,
+    };
+    sweeper.abort();
+    pruner.abort();
+    match outcome {
+        Some(joined) => joined??,
+        None => tracing::warn!(
+            ?grace,
+            "connections still open after the grace period; exiting anyway"
+        ),
+    }
+    Ok(())
+}
+
+fn spawn_rate_limit_pruner(rate_limits: Arc<RateLimits>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            interval.tick().await;
+            rate_limits.prune();
+        }
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

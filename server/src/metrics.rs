@@ -1,0 +1,164 @@
+//! Prometheus metrics, one registry per server instance.
+//!
+//! Counters are incremented where things happen (the store, the transports,
+//! the error path); gauges that mirror the store's state are read from it at
+//! scrape time, so they can never drift.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::store::Store;
+
+/// The error code of a rejected request, left on the response by `ApiError`
+/// so the counting middleware can label it.
+#[derive(Debug, Clone, Copy)]
+pub struct RejectionCode(pub &'static str);
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: String,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub posts: Counter,
+    pub deliveries: Counter,
+    pub drops: Counter,
+    pub gaps: Counter,
+    rejections: Family<CodeLabel, Counter>,
+    streams: Gauge,
+    messages: Gauge,
+    bytes: Gauge,
+    subscribers: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("malten");
+        let metrics = Self {
+            posts: Counter::default(),
+            deliveries: Counter::default(),
+            drops: Counter::default(),
+            gaps: Counter::default(),
+            rejections: Family::default(),
+            streams: Gauge::default(),
+            messages: Gauge::default(),
+            bytes: Gauge::default(),
+            subscribers: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("posts", "Messages stored", metrics.posts.clone());
+        registry.register(
+            "deliveries",
+            "Messages written to real-time subscribers",
+            metrics.deliveries.clone(),
+        );
+        registry.register(
+            "drops",
+            "Messages dropped by the per-stream bound or the TTL",
+            metrics.drops.clone(),
+        );
+        registry.register(
+            "gaps",
+            "Gap events sent to subscribers that missed dropped messages",
+            metrics.gaps.clone(),
+        );
+        registry.register(
+            "rejections",
+            "Requests refused, by error code",
+            metrics.rejections.clone(),
+        );
+        registry.register("streams", "Streams held in memory", metrics.streams.clone());
+        registry.register(
+            "messages",
+            "Messages held in memory",
+            metrics.messages.clone(),
+        );
+        registry.register(
+            "message_bytes",
+            "Bytes of messages held in memory, as charged to the budget",
+            metrics.bytes.clone(),
+        );
+        registry.register(
+            "subscribers",
+            "Open SSE and WebSocket subscriptions",
+            metrics.subscribers.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+
+    pub fn rejection(&self, code: &str) {
+        self.rejections
+            .get_or_create(&CodeLabel {
+                code: code.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition, with gauges refreshed from `store`.
+    pub fn render(&self, store: &Store) -> String {
+        let gauges = store.gauges();
+        set(&self.streams, store.stream_count() as u64);
+        set(
+            &self.messages,
+            gauges.messages.load(Ordering::Relaxed) as u64,
+        );
+        set(&self.bytes, gauges.bytes.load(Ordering::Relaxed) as u64);
+        set(
+            &self.subscribers,
+            gauges.subscribers.load(Ordering::Relaxed) as u64,
+        );
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn set(gauge: &Gauge<i64, std::sync::atomic::AtomicI64>, value: u64) {
+    gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+}
+
+/// Counts every response that carries a [`RejectionCode`].
+pub async fn count_rejections(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if let Some(RejectionCode(code)) = response.extensions().get::<RejectionCode>() {
+        metrics.rejection(code);
+    }
+    response
+}
+
+/// `GET /metrics`.
+pub async fn handler(State(state): State<crate::AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&state.store),
+    )
+}

@@ -1,0 +1,190 @@
+//! One stream: its ring of messages, its cursor clock, its observers.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
+use malten_shared::wire::{Cursor, Message, MessageKind, StreamInfo};
+use malten_shared::StreamName;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::ring::{Positioned, Ring};
+
+/// Fixed per-message cost charged to the memory budget on top of the encoded
+/// bytes: the ring slot, the `Arc` and bookkeeping.
+const MESSAGE_OVERHEAD_BYTES: usize = 96;
+
+/// A message as held in memory: encoded once, shared by every reader.
+#[derive(Debug)]
+pub struct Stored {
+    pub message: Message,
+    /// The complete SSE frame (`id:`, `event:`, `data:` lines). Subscribers
+    /// write these bytes as they are, so fan-out to N readers costs N
+    /// reference-count increments rather than N serializations.
+    sse_frame: Bytes,
+    /// Where the JSON of the message starts and ends inside `sse_frame`.
+    json_range: (usize, usize),
+    pub stored_at: Instant,
+}
+
+impl Stored {
+    fn new(message: Message, stored_at: Instant) -> Self {
+        let json = serde_json::to_string(&message).expect("a message always serializes");
+        let prefix = format!("id: {}\nevent: message\ndata: ", message.created);
+        let mut frame = String::with_capacity(prefix.len() + json.len() + 2);
+        frame.push_str(&prefix);
+        frame.push_str(&json);
+        frame.push_str("\n\n");
+        Self {
+            json_range: (prefix.len(), prefix.len() + json.len()),
+            sse_frame: Bytes::from(frame),
+            message,
+            stored_at,
+        }
+    }
+
+    /// The message as JSON, without copying.
+    pub fn json(&self) -> Bytes {
+        self.sse_frame.slice(self.json_range.0..self.json_range.1)
+    }
+
+    /// The ready-to-send SSE frame.
+    pub fn sse_frame(&self) -> Bytes {
+        self.sse_frame.clone()
+    }
+
+    /// Bytes charged against the server's memory budget.
+    pub fn cost(&self) -> usize {
+        self.sse_frame.len() + MESSAGE_OVERHEAD_BYTES
+    }
+}
+
+impl Positioned for Arc<Stored> {
+    fn cursor(&self) -> Cursor {
+        self.message.created
+    }
+}
+
+/// What subscribers watch: cheap to copy, coalescing (a reader that wakes
+/// late sees only the newest value, which is all it needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal {
+    pub newest: Cursor,
+    pub observers: usize,
+}
+
+/// The mutable part of a stream, behind its mutex. The lock is never held
+/// across an `.await`.
+#[derive(Debug)]
+pub(super) struct State {
+    pub ring: Ring<Arc<Stored>>,
+    /// The newest cursor ever handed out; the next one is strictly greater.
+    pub newest: Cursor,
+    pub updated: Cursor,
+    pub last_activity: Instant,
+    pub observers: usize,
+    /// Set, under this lock, when the sweeper removes the stream from the
+    /// store, so a writer or subscriber holding a stale handle retries.
+    pub removed: bool,
+}
+
+#[derive(Debug)]
+pub struct Stream {
+    pub name: StreamName,
+    /// Unlisted when true.
+    pub private: bool,
+    pub ttl: Duration,
+    state: Mutex<State>,
+    signal: watch::Sender<Signal>,
+}
+
+impl Stream {
+    pub(super) fn new(name: StreamName, private: bool, ttl: Duration) -> Self {
+        let now_ns = unix_nanos();
+        let (signal, _) = watch::channel(Signal {
+            newest: now_ns,
+            observers: 0,
+        });
+        Self {
+            name,
+            private,
+            ttl,
+            state: Mutex::new(State {
+                ring: Ring::new(MAX_MESSAGES_PER_STREAM),
+                newest: now_ns,
+                updated: now_ns,
+                last_activity: Instant::now(),
+                observers: 0,
+                removed: false,
+            }),
+            signal,
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the ring half-updated
+        // (every mutation is a single push or pop), so poisoning is ignored.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Builds the next message in this stream; the caller appends it.
+    pub(super) fn next_message(
+        &self,
+        state: &mut State,
+        text: String,
+        kind: MessageKind,
+    ) -> Stored {
+        let created = Cursor(unix_nanos().0.max(state.newest.0 + 1));
+        state.newest = created;
+        let message = Message {
+            id: super::random_id(),
+            stream: self.name.clone(),
+            text,
+            kind,
+            created,
+        };
+        Stored::new(message, Instant::now())
+    }
+
+    /// Tells subscribers what changed. Call after releasing nothing: the
+    /// watch channel has its own lock and never blocks on readers.
+    pub(super) fn notify(&self, state: &State) {
+        let signal = Signal {
+            newest: state.newest,
+            observers: state.observers,
+        };
+        self.signal.send_if_modified(|current| {
+            let changed = *current != signal;
+            *current = signal;
+            changed
+        });
+    }
+
+    pub(super) fn watch(&self) -> watch::Receiver<Signal> {
+        self.signal.subscribe()
+    }
+
+    pub fn info(&self) -> StreamInfo {
+        let state = self.lock();
+        StreamInfo {
+            stream: self.name.clone(),
+            private: self.private,
+            ttl: self.ttl.as_secs(),
+            updated: state.updated,
+            messages: state.ring.len(),
+            observers: state.observers,
+        }
+    }
+}
+
+/// Wall-clock unix nanoseconds, the unit of `created` and of cursors.
+pub fn unix_nanos() -> Cursor {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Cursor(u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,145 @@
+//! A live reader of one stream, shared by the SSE and WebSocket transports.
+//!
+//! A subscription is only a cursor. Live delivery and replay after reconnect
+//! are the same operation, "read the ring after my cursor", so there can be
+//! no duplicate and no hole between the two. The stream's watch channel only
+//! says "something changed"; a reader that is slow simply reads a bigger
+//! batch next time, and never slows the writer or other readers. If the ring
+//! dropped messages the reader had not seen, it gets a [`Delivery::Gap`]
+//! saying so and continues from the oldest retained message.
+
+use std::sync::Arc;
+
+use malten_shared::wire::{Cursor, Gap, Presence, SystemNotice};
+use tokio::sync::watch;
+
+use super::stream::{Signal, Stored, Stream};
+use super::Store;
+
+/// Most messages handed to a transport at once, so one huge backlog cannot
+/// monopolise a connection's task.
+const MAX_BATCH: usize = 256;
+
+/// What a subscriber receives next.
+#[derive(Debug)]
+pub enum Delivery {
+    /// New messages in order; the cursor is now the last one's `created`.
+    Messages(Vec<Arc<Stored>>),
+    /// Messages were dropped before this subscriber read them.
+    Gap(Gap),
+    /// The number of subscribers changed (sent first, then on every change).
+    Presence(Presence),
+    /// The server is shutting down; nothing follows.
+    Shutdown(SystemNotice),
+}
+
+#[derive(Debug)]
+pub struct Subscription {
+    store: Arc<Store>,
+    stream: Arc<Stream>,
+    cursor: Cursor,
+    signal: watch::Receiver<Signal>,
+    shutdown: watch::Receiver<bool>,
+    announced_observers: Option<usize>,
+    finished: bool,
+}
+
+impl Subscription {
+    pub(super) fn new(store: Arc<Store>, stream: Arc<Stream>, cursor: Cursor) -> Self {
+        let signal = stream.watch();
+        let shutdown = store.watch_shutdown();
+        Self {
+            store,
+            stream,
+            cursor,
+            signal,
+            shutdown,
+            announced_observers: None,
+            finished: false,
+        }
+    }
+
+    /// The position after everything delivered so far: what a client sends
+    /// back as `Last-Event-ID` to resume.
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
+    }
+
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    /// Waits for the next delivery; `None` once the subscription has ended.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        loop {
+            if self.finished {
+                return None;
+            }
+            if *self.shutdown.borrow_and_update() {
+                self.finished = true;
+                return Some(Delivery::Shutdown(SystemNotice {
+                    code: "shutdown".into(),
+                    text: "The server is shutting down; reconnect in a moment.".into(),
+                }));
+            }
+            let signal = *self.signal.borrow_and_update();
+            if self.announced_observers.is_none() {
+                return Some(self.presence(signal.observers));
+            }
+            if signal.newest > self.cursor {
+                if let Some(delivery) = self.read_ring() {
+                    return Some(delivery);
+                }
+            }
+            if self.announced_observers != Some(signal.observers) {
+                return Some(self.presence(signal.observers));
+            }
+            tokio::select! {
+                changed = self.signal.changed() => {
+                    // The stream's sender lives as long as our `Arc<Stream>`,
+                    // so this cannot fail; end quietly if it ever does.
+                    if changed.is_err() {
+                        self.finished = true;
+                    }
+                }
+                _ = self.shutdown.changed() => {}
+            }
+        }
+    }
+
+    fn presence(&mut self, observers: usize) -> Delivery {
+        self.announced_observers = Some(observers);
+        Delivery::Presence(Presence {
+            stream: self.stream.name.clone(),
+            observers,
+        })
+    }
+
+    fn read_ring(&mut self) -> Option<Delivery> {
+        let state = self.stream.lock();
+        let batch = state.ring.after(self.cursor, MAX_BATCH);
+        if let Some(dropped_through) = batch.gap_through {
+            let gap = Gap {
+                stream: self.stream.name.clone(),
+                after: self.cursor,
+                available_from: batch.items.first().map(|stored| stored.message.created),
+            };
+            drop(state);
+            self.cursor = dropped_through;
+            self.store.metrics().gaps.inc();
+            return Some(Delivery::Gap(gap));
+        }
+        let items: Vec<Arc<Stored>> = batch.items.into_iter().cloned().collect();
+        drop(state);
+        let last = items.last()?;
+        self.cursor = last.message.created;
+        self.store.metrics().deliveries.inc_by(items.len() as u64);
+        Some(Delivery::Messages(items))
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.store.unsubscribed(&self.stream);
+    }
+}

@@ -1,0 +1,22 @@
+//! Malten's shared vocabulary: what goes over the wire, and the rules both
+//! sides must agree on.
+//!
+//! The server validates with these rules and the web app validates with the
+//! same code before it sends anything, so the two can never disagree about
+//! what a valid stream name or message is. This crate does no I/O and depends
+//! on neither axum nor web-sys, so it compiles for native targets and for
+//! `wasm32-unknown-unknown`.
+//!
+//! # Layout
+//! - [`limits`]: the numbers (1024 messages, 1024 characters, TTL bounds).
+//! - [`name`]: [`StreamName`], a stream name that is valid by construction.
+//! - [`text`]: the rule for a plain message's text.
+//! - [`wire`]: the JSON shapes of messages, stream listings, events and errors.
+
+pub mod limits;
+pub mod name;
+pub mod text;
+pub mod wire;
+
+pub use name::{StreamName, StreamNameError};
+pub use text::{check_message_text, MessageTextError};

@@ -1,0 +1,210 @@
+//! The JSON on the wire: what the server sends and the clients parse.
+//!
+//! Timestamps are unix nanoseconds serialized as decimal strings, as in the
+//! original Malten, because JavaScript numbers lose precision past 2^53.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::name::StreamName;
+
+/// A position in a stream: the `created` time of a message, in unix
+/// nanoseconds.
+///
+/// The server makes `created` strictly increasing within a stream, so a cursor
+/// names exactly one point between messages: "everything after this one".
+/// Cursor 0 is "before the first message".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor(pub u64);
+
+impl Cursor {
+    /// The position before any message.
+    pub const START: Cursor = Cursor(0);
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim().parse().map(Cursor)
+    }
+}
+
+impl Serialize for Cursor {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cursor {
+    /// Accepts the canonical string form and, for lenient clients, a number.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(u64),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => text.parse().map_err(serde::de::Error::custom),
+            Raw::Number(n) => Ok(Cursor(n)),
+        }
+    }
+}
+
+/// What a stored message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A message someone posted.
+    Message,
+    /// A prompt sent to the LLM through `POST /commands`.
+    Command,
+    /// The LLM's reply to a command.
+    Reply,
+}
+
+/// A stored message, as `GET /messages`, `POST /messages` and the `message`
+/// event carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Random id, unique within the server.
+    pub id: String,
+    pub stream: StreamName,
+    /// The text of a plain message.
+    pub text: String,
+    #[serde(rename = "type")]
+    pub kind: MessageKind,
+    /// Unix nanoseconds; strictly increasing within a stream, so it doubles
+    /// as the message's [`Cursor`].
+    pub created: Cursor,
+}
+
+/// One stream as `GET /streams` and `POST /streams` describe it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamInfo {
+    pub stream: StreamName,
+    /// Listed by `GET /streams` when false.
+    pub private: bool,
+    /// Idle time-to-live in seconds.
+    pub ttl: u64,
+    /// Unix nanoseconds of the last post (or of creation).
+    pub updated: Cursor,
+    /// Messages currently retained.
+    pub messages: usize,
+    /// Current real-time subscribers.
+    pub observers: usize,
+}
+
+/// The kinds of real-time event, as named in SSE's `event:` field and in the
+/// WebSocket frames' `event` member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Message,
+    Presence,
+    Gap,
+    System,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Message => "message",
+            EventKind::Presence => "presence",
+            EventKind::Gap => "gap",
+            EventKind::System => "system",
+        }
+    }
+}
+
+/// Data of a `presence` event: the current number of subscribers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    pub stream: StreamName,
+    pub observers: usize,
+}
+
+/// Data of a `gap` event: messages between `after` and `available_from` were
+/// dropped (by the 1024-message bound or the TTL) before this subscriber saw
+/// them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    pub stream: StreamName,
+    /// The cursor the subscriber asked to resume after.
+    pub after: Cursor,
+    /// The oldest retained message's cursor: delivery resumes here.
+    /// Absent when nothing newer is retained at all.
+    pub available_from: Option<Cursor>,
+}
+
+/// Data of a `system` event: a notice from the server itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemNotice {
+    /// Stable machine-readable reason, e.g. `shutdown`.
+    pub code: String,
+    /// A sentence for people.
+    pub text: String,
+}
+
+/// One real-time event. On SSE, `id` and `event` become the `id:` and
+/// `event:` fields and `data` the `data:` line; on a WebSocket the whole
+/// value is one JSON text frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The subscriber's position after this event: resume with it as
+    /// `Last-Event-ID` or `last=` to miss nothing and see nothing twice.
+    pub id: Cursor,
+    pub event: EventKind,
+    pub data: serde_json::Value,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A sentence for people.
+    pub error: String,
+    /// Stable `snake_case` code for programs.
+    pub code: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_serializes_as_a_string_and_reads_both_forms() {
+        assert_eq!(
+            serde_json::to_string(&Cursor(1652035113591000000)).unwrap(),
+            "\"1652035113591000000\""
+        );
+        let from_text: Cursor = serde_json::from_str("\"42\"").unwrap();
+        let from_number: Cursor = serde_json::from_str("42").unwrap();
+        assert_eq!(from_text, Cursor(42));
+        assert_eq!(from_number, Cursor(42));
+        assert!(serde_json::from_str::<Cursor>("\"-1\"").is_err());
+    }
+
+    #[test]
+    fn message_uses_the_malten_field_names() {
+        let message = Message {
+            id: "m1".into(),
+            stream: StreamName::parse("foo").unwrap(),
+            text: "hi".into(),
+            kind: MessageKind::Message,
+            created: Cursor(7),
+        };
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id":"m1","stream":"foo","text":"hi","type":"message","created":"7"})
+        );
+    }
+}
