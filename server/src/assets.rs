@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 #[derive(RustEmbed)]
-#[folder = "$CARGO_MANIFEST_DIR/../dist"]
+#[folder = "$MALTEN_DIST_DIR"]
 #[allow_missing = true]
 struct Embedded;
 

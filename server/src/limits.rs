@@ -46,7 +46,11 @@ impl FromRequestParts<AppState> for ClientIp {
 
 /// The last `X-Forwarded-For` entry: the address the nearest proxy saw.
 fn forwarded_for(parts: &Parts) -> Option<IpAddr> {
-    let header = parts.headers.get_all("x-forwarded-for").iter().last()?;
+    let header = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .next_back()?;
     header
         .to_str()
         .ok()?

@@ -8,7 +8,9 @@ mod sse;
 mod streams;
 mod websocket;
 
-use axum::http::{header, HeaderValue};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Json, Router};
 use serde_json::json;
@@ -52,13 +54,9 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Files of the web app for `GET`, the JSON 404 for everything else.
-async fn fallback(
-    state: axum::extract::State<AppState>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    if request.method() == axum::http::Method::GET {
+/// Files of the web app for `GET` and `HEAD`, the JSON 404 for the rest.
+async fn fallback(state: State<AppState>, request: Request) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
         return assets::serve(state, request).await;
     }
     ApiError::RouteNotFound.into_response()

@@ -402,3 +402,6 @@ fn json_array(items: impl IntoIterator<Item = Bytes>) -> Bytes {
     out.push(b']');
     Bytes::from(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,62 @@
+use reqwest::StatusCode;
+
+use crate::helpers::spawn_app_with;
+
+/// The built app in `dist/`, which `make test` builds before the tests.
+fn dist() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist")
+}
+
+#[tokio::test]
+async fn root_serves_the_app_and_its_wasm_as_application_wasm() {
+    assert!(
+        dist().join("index.html").exists(),
+        "the web app is not built: run `make test` (or scripts/build-frontend.sh) first"
+    );
+    // The default configuration: the copy built into (or, in debug builds,
+    // read by) the binary.
+    let app = spawn_app_with(|_| {}).await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<title>Malten</title>"), "{html}");
+    let wasm_path = html
+        .split(['"', '\''])
+        .find(|part| part.ends_with(".wasm"))
+        .expect("index.html references the wasm module")
+        .to_owned();
+    let wasm = app.get(&wasm_path).await;
+    assert_eq!(wasm.status(), StatusCode::OK);
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    let bytes = wasm.bytes().await.unwrap();
+    assert_eq!(&bytes[..4], b"\0asm", "a real WebAssembly module");
+}
+
+#[tokio::test]
+async fn root_says_plainly_when_the_app_is_missing() {
+    let empty = std::env::temp_dir().join(format!("malten-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let app = spawn_app_with(|config| config.web_dir = Some(empty.clone())).await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("web app has not been built"), "{html}");
+    let (status, health) = app.get_json("/healthz").await;
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+}
+
+#[tokio::test]
+async fn a_web_dir_cannot_be_escaped() {
+    let app = spawn_app_with(|config| config.web_dir = Some(dist())).await;
+    for path in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/..%2fCargo.toml"] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the HTTP API against the real server on
+//! `127.0.0.1:0`. One binary, themed modules; `helpers` starts servers.
+
+mod assets;
+mod events;
+mod health;
+mod helpers;
+mod limits;
+mod logs;
+mod messages;
+mod shutdown;
+mod streams;
+mod websocket;
