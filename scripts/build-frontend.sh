@@ -8,8 +8,7 @@ source "$ROOT/scripts/env.sh"
 cd "$ROOT"
 
 export PATH="$MALTEN_TOOLS_DIR/node_modules/.bin:$PATH"
-if [ "$(cat "$MALTEN_TOOLS_DIR/wasm-route" 2>/dev/null)" = debian ] \
-    && ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+if [ "$(malten_wasm_route)" = debian ]; then
     # No rustup wasm32 std here: build std from Debian's sources with
     # Debian's newer compiler, and link with rustup's rust-lld (Debian's
     # wasm-ld is too old). A separate target dir keeps the two compilers'
@@ -23,4 +22,4 @@ if [ "$(cat "$MALTEN_TOOLS_DIR/wasm-route" 2>/dev/null)" = debian ] \
     export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
     export CARGO_TARGET_DIR="$ROOT/target/wasm-build-std"
 fi
-exec trunk build --release --offline "$@"
+exec trunk build --release "$@"

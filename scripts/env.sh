@@ -7,3 +7,15 @@ case ":$PATH:" in
     *":$HOME/.cargo/bin:"*) ;;
     *) export PATH="$HOME/.cargo/bin:$PATH" ;;
 esac
+
+# Which wasm32 standard library the frontend build uses, as far as already
+# known: `rustup` (the rustup target is installed), `debian` (Debian's
+# rustc-web with build-std, chosen by setup.sh earlier), or nothing yet.
+# MALTEN_WASM_ROUTE=debian|rustup forces a route (to test the other one).
+malten_wasm_route() {
+    if [ -n "${MALTEN_WASM_ROUTE:-}" ]; then echo "$MALTEN_WASM_ROUTE"; return; fi
+    if rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+        echo rustup; return
+    fi
+    cat "$MALTEN_TOOLS_DIR/wasm-route" 2>/dev/null || true
+}

@@ -46,10 +46,10 @@ apt_install() {
 
 # 1. A wasm32 standard library: rustup's, or Debian's sources built with build-std.
 wasm_route() {
-    if rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
-        echo rustup; return
-    fi
-    if [ -f "$MALTEN_TOOLS_DIR/wasm-route" ]; then cat "$MALTEN_TOOLS_DIR/wasm-route"; return; fi
+    local known
+    known=$(malten_wasm_route)
+    if [ -n "$known" ]; then echo "$known"; return; fi
+    # Where rustup cannot download, this hangs; give up after a minute, once.
     if command -v rustup >/dev/null && timeout 60 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
         echo rustup; return
     fi

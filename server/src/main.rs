@@ -8,9 +8,10 @@ use malten_server::{config::Config, run, shutdown_signal};
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     malten_server::telemetry::init(&config.log_format);
+    let shutdown = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "malten listening");
-    run(listener, config, shutdown_signal()).await
+    run(listener, config, shutdown).await
 }

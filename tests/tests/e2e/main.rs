@@ -1,0 +1,10 @@
+//! End-to-end tests across processes: the `malten` binary as users run it,
+//! and the web app in real headless Chromium.
+//!
+//! Run through `make test`, which builds the web app and the binary first.
+
+mod browser;
+mod cli;
+mod process;
+mod toolchain;
+mod webdriver;

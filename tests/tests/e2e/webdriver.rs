@@ -1,0 +1,137 @@
+//! Headless Chromium through ChromeDriver (Debian's `chromium` and
+//! `chromium-driver`), driven with fantoccini.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A ChromeDriver process and one browser session, both ended on drop.
+pub struct Browser {
+    pub client: Client,
+    _driver: Child,
+    _profile: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Browser {
+    pub async fn start() -> Browser {
+        let driver_path = which("chromedriver");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let driver = Command::new(driver_path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let webdriver = format!("http://127.0.0.1:{port}");
+        wait_until_ready(&webdriver).await;
+
+        let profile = TempDir(std::env::temp_dir().join(format!("malten-chromium-{port}")));
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1024,768",
+                    format!("--user-data-dir={}", profile.0.display()),
+                ],
+            }),
+        );
+        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&webdriver)
+            .await
+            .expect("a Chromium session");
+        Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    /// Waits for an element and returns its text.
+    pub async fn text_of(&self, css: &str) -> String {
+        let element = self
+            .client
+            .wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("no element {css}: {err}"));
+        element.text().await.unwrap()
+    }
+
+    /// Console messages at SEVERE level (errors and uncaught exceptions).
+    pub async fn console_errors(&self) -> Vec<String> {
+        let entries = self.client.issue_cmd(BrowserLog).await.expect("browser log");
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|entry| entry["level"] == "SEVERE")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    pub async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+/// ChromeDriver's log endpoint, which fantoccini does not wrap.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
+    }
+}
+
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.exists())
+        .unwrap_or_else(|| panic!("{program} not found: install Debian's chromium and chromium-driver (make test does)"))
+}
+
+async fn wait_until_ready(webdriver: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Ok(response) = reqwest::get(format!("{webdriver}/status")).await {
+            if let Ok(status) = response.json::<Value>().await {
+                if status["value"]["ready"] == true {
+                    return;
+                }
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "chromedriver never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
