@@ -5,6 +5,9 @@
 // vectors in ../vectors/crypto-v1.json are made with it (make-vectors.mjs) and
 // the interop test (webcrypto.mjs) trades envelopes with Rust through it.
 // It follows docs/crypto.md and shares no code with the Rust implementation.
+// Being a test tool, it leaves out the plaintext rules (text length, nick,
+// sent_at range) that a real client must check before sealing and after
+// opening.
 
 // Browsers and Node 19+ have WebCrypto as a global; Node 18 only as a module.
 const webcrypto = globalThis.crypto?.subtle
