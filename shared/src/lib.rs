@@ -8,11 +8,14 @@
 //! `wasm32-unknown-unknown`.
 //!
 //! # Layout
+//! - [`crypto`]: end-to-end encryption format v1 (keys, envelopes, the
+//!   server's keyless envelope check); see `docs/crypto.md`.
 //! - [`limits`]: the numbers (1024 messages, 1024 characters, TTL bounds).
 //! - [`name`]: [`StreamName`], a stream name that is valid by construction.
 //! - [`text`]: the rule for a plain message's text.
 //! - [`wire`]: the JSON shapes of messages, stream listings, events and errors.
 
+pub mod crypto;
 pub mod limits;
 pub mod name;
 pub mod text;

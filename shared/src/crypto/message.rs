@@ -1,0 +1,205 @@
+//! Sealing a [`Plaintext`] into an envelope and opening it again.
+//!
+//! AES-256-GCM with a fresh random 96-bit nonce per message. With random
+//! nonces one key should seal fewer than 2^32 messages; a stream keeps at most
+//! 1024 at a time and lives for minutes, so that bound is far away.
+//!
+//! The associated data binds each envelope to its stream:
+//!
+//! ```text
+//! aad = "malten/v1/msg" || 0x00 || stream name as UTF-8
+//! ```
+//!
+//! so an envelope copied into another stream with the same passphrase fails
+//! to open there instead of appearing as if it had been said there. The zero
+//! byte separates the fixed label from the name; the label contains none.
+
+use aes_gcm::aead::AeadInPlace;
+use zeroize::Zeroizing;
+
+use super::envelope::{self, FORMAT_VERSION, HEADER_LEN, NONCE_LEN, TAG_LEN};
+use super::kdf::StreamKey;
+use super::padding::{self, MAX_BUCKET};
+use super::plaintext::Plaintext;
+use super::{random_array, CryptoError};
+
+/// The fixed start of every message's associated data.
+pub const MESSAGE_AAD_LABEL: &[u8] = b"malten/v1/msg";
+
+/// The associated data of a message in `stream`.
+pub fn message_aad(stream: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(MESSAGE_AAD_LABEL.len() + 1 + stream.len());
+    aad.extend_from_slice(MESSAGE_AAD_LABEL);
+    aad.push(0x00);
+    aad.extend_from_slice(stream.as_bytes());
+    aad
+}
+
+/// Encrypts `plaintext` for `stream` (the stream's name exactly as the
+/// server has it) with a fresh random nonce; returns the envelope to post.
+///
+/// Fails if the plaintext breaks the rules of [`Plaintext::validate`].
+pub fn seal(key: &StreamKey, stream: &str, plaintext: &Plaintext) -> Result<String, CryptoError> {
+    seal_with_nonce(key, stream, plaintext, random_array()?)
+}
+
+/// [`seal`] with a caller-chosen nonce, for test vectors.
+///
+/// Never use a nonce twice with one key: AES-GCM then leaks the XOR of the
+/// two plaintexts and lets anyone forge messages.
+pub fn seal_with_nonce(
+    key: &StreamKey,
+    stream: &str,
+    plaintext: &Plaintext,
+    nonce: [u8; NONCE_LEN],
+) -> Result<String, CryptoError> {
+    plaintext.validate()?;
+    // One buffer from start to end, wiped afterwards: header, then the JSON
+    // and its padding, encrypted in place, then the tag.
+    let mut framed = Zeroizing::new(Vec::with_capacity(HEADER_LEN + MAX_BUCKET + TAG_LEN));
+    framed.push(FORMAT_VERSION);
+    framed.extend_from_slice(&nonce);
+    serde_json::to_writer(&mut *framed, plaintext).map_err(|_| CryptoError::TooLarge)?;
+    padding::pad_in_place(&mut framed, HEADER_LEN).ok_or(CryptoError::TooLarge)?;
+    let tag = key
+        .cipher()
+        .encrypt_in_place_detached(
+            &nonce.into(),
+            &message_aad(stream),
+            &mut framed[HEADER_LEN..],
+        )
+        .map_err(|_| CryptoError::TooLarge)?;
+    framed.extend_from_slice(&tag);
+    Ok(envelope::encode(&framed))
+}
+
+/// Decrypts an envelope of `stream` and checks what it holds.
+///
+/// Fails on anything that is not an authentic v1 envelope of this stream
+/// under this key, and on an authentic one whose content breaks the format
+/// or the rules of [`Plaintext::validate`].
+pub fn open(key: &StreamKey, stream: &str, envelope: &str) -> Result<Plaintext, CryptoError> {
+    let mut framed = Zeroizing::new(envelope::decode(envelope)?);
+    let (nonce, ciphertext, tag) = envelope::split(&mut framed);
+    let (nonce, tag) = ((*nonce).into(), (*tag).into());
+    key.cipher()
+        .decrypt_in_place_detached(&nonce, &message_aad(stream), ciphertext, &tag)
+        .map_err(|_| CryptoError::Undecryptable)?;
+    let json = padding::unpad(ciphertext).ok_or(CryptoError::Malformed)?;
+    let plaintext: Plaintext = serde_json::from_slice(json).map_err(|_| CryptoError::Malformed)?;
+    plaintext.validate()?;
+    Ok(plaintext)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::envelope::{check_envelope, envelope_len, EnvelopeError, MAX_ENVELOPE_LEN};
+    use crate::crypto::plaintext::{PlaintextKind, MAX_SENT_AT};
+    use crate::text::MessageTextError;
+
+    fn key() -> StreamKey {
+        StreamKey::from_bytes([0x42; 32])
+    }
+
+    /// Seals raw bytes as if a client had serialized them itself.
+    fn seal_raw(key: &StreamKey, stream: &str, content: &[u8]) -> String {
+        let mut framed = vec![FORMAT_VERSION];
+        framed.extend_from_slice(&[9; NONCE_LEN]);
+        framed.extend_from_slice(content);
+        padding::pad_in_place(&mut framed, HEADER_LEN).unwrap();
+        let tag = key
+            .cipher()
+            .encrypt_in_place_detached(
+                &[9; NONCE_LEN].into(),
+                &message_aad(stream),
+                &mut framed[HEADER_LEN..],
+            )
+            .unwrap();
+        framed.extend_from_slice(&tag);
+        envelope::encode(&framed)
+    }
+
+    #[test]
+    fn a_sealed_message_opens_in_its_stream_and_passes_the_server_check() {
+        let plain = Plaintext::new("hello", PlaintextKind::Message, 1).with_nick("ana");
+        let sealed = seal(&key(), "room", &plain).unwrap();
+        assert_eq!(check_envelope(&sealed), Ok(()));
+        assert_eq!(sealed.len(), envelope_len(256));
+        assert_eq!(open(&key(), "room", &sealed), Ok(plain));
+    }
+
+    #[test]
+    fn the_same_message_sealed_twice_gives_different_envelopes() {
+        let plain = Plaintext::new("hello", PlaintextKind::Message, 1);
+        assert_ne!(
+            seal(&key(), "_", &plain).unwrap(),
+            seal(&key(), "_", &plain).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_largest_message_gives_the_largest_envelope() {
+        let worst = Plaintext::new("\u{1}".repeat(1024), PlaintextKind::LlmPrompt, MAX_SENT_AT)
+            .with_nick("\u{1}".repeat(32));
+        let sealed = seal(&key(), "_", &worst).unwrap();
+        assert_eq!(sealed.len(), MAX_ENVELOPE_LEN);
+        assert_eq!(open(&key(), "_", &sealed), Ok(worst));
+    }
+
+    #[test]
+    fn sealing_refuses_invalid_plaintext() {
+        let blank = Plaintext::new("   ", PlaintextKind::Message, 1);
+        assert_eq!(
+            seal(&key(), "_", &blank),
+            Err(CryptoError::Plaintext(MessageTextError::Blank.into()))
+        );
+    }
+
+    #[test]
+    fn authentic_but_malformed_content_is_refused() {
+        let cases: [(&[u8], CryptoError); 4] = [
+            (b"not json", CryptoError::Malformed),
+            (br#"{"text":"hi"}"#, CryptoError::Malformed),
+            (
+                br#"{"text":"hi","sent_at":1,"kind":"shout"}"#,
+                CryptoError::Malformed,
+            ),
+            (
+                br#"{"text":"","sent_at":1,"kind":"message"}"#,
+                CryptoError::Plaintext(MessageTextError::Blank.into()),
+            ),
+        ];
+        for (content, want) in cases {
+            let sealed = seal_raw(&key(), "_", content);
+            assert_eq!(open(&key(), "_", &sealed), Err(want));
+        }
+    }
+
+    #[test]
+    fn a_missing_padding_marker_is_refused() {
+        let mut framed = vec![FORMAT_VERSION];
+        framed.extend_from_slice(&[9; NONCE_LEN]);
+        framed.extend_from_slice(br#"{"text":"hi","sent_at":1,"kind":"message"}"#);
+        framed.resize(HEADER_LEN + 256, 0);
+        let tag = key()
+            .cipher()
+            .encrypt_in_place_detached(
+                &[9; NONCE_LEN].into(),
+                &message_aad("_"),
+                &mut framed[HEADER_LEN..],
+            )
+            .unwrap();
+        framed.extend_from_slice(&tag);
+        let sealed = envelope::encode(&framed);
+        assert_eq!(open(&key(), "_", &sealed), Err(CryptoError::Malformed));
+    }
+
+    #[test]
+    fn a_plaintext_post_is_not_an_envelope() {
+        assert_eq!(
+            open(&key(), "_", "hello"),
+            Err(CryptoError::Envelope(EnvelopeError::NotBase64Url))
+        );
+    }
+}
