@@ -17,9 +17,9 @@
 use aes_gcm::aead::AeadInPlace;
 use zeroize::Zeroizing;
 
-use super::envelope::{self, FORMAT_VERSION, HEADER_LEN, NONCE_LEN, TAG_LEN};
+use super::envelope::{NONCE_LEN, TAG_LEN};
 use super::kdf::StreamKey;
-use super::padding::{self, MAX_BUCKET};
+use super::parts;
 use super::plaintext::Plaintext;
 use super::{random_array, CryptoError};
 
@@ -53,24 +53,13 @@ pub fn seal_with_nonce(
     plaintext: &Plaintext,
     nonce: [u8; NONCE_LEN],
 ) -> Result<String, CryptoError> {
-    plaintext.validate()?;
-    // One buffer from start to end, wiped afterwards: header, then the JSON
-    // and its padding, encrypted in place, then the tag.
-    let mut framed = Zeroizing::new(Vec::with_capacity(HEADER_LEN + MAX_BUCKET + TAG_LEN));
-    framed.push(FORMAT_VERSION);
-    framed.extend_from_slice(&nonce);
-    serde_json::to_writer(&mut *framed, plaintext).map_err(|_| CryptoError::TooLarge)?;
-    padding::pad_in_place(&mut framed, HEADER_LEN).ok_or(CryptoError::TooLarge)?;
+    let mut sealed = parts::padded_plaintext(plaintext)?;
     let tag = key
         .cipher()
-        .encrypt_in_place_detached(
-            &nonce.into(),
-            &message_aad(stream),
-            &mut framed[HEADER_LEN..],
-        )
+        .encrypt_in_place_detached(&nonce.into(), &message_aad(stream), &mut sealed[..])
         .map_err(|_| CryptoError::TooLarge)?;
-    framed.extend_from_slice(&tag);
-    Ok(envelope::encode(&framed))
+    sealed.extend_from_slice(&tag);
+    Ok(parts::frame(&nonce, &sealed))
 }
 
 /// Decrypts an envelope of `stream` and checks what it holds.
@@ -79,23 +68,25 @@ pub fn seal_with_nonce(
 /// under this key, and on an authentic one whose content breaks the format
 /// or the rules of [`Plaintext::validate`].
 pub fn open(key: &StreamKey, stream: &str, envelope: &str) -> Result<Plaintext, CryptoError> {
-    let mut framed = Zeroizing::new(envelope::decode(envelope)?);
-    let (nonce, ciphertext, tag) = envelope::split(&mut framed);
-    let (nonce, tag) = ((*nonce).into(), (*tag).into());
+    let (nonce, sealed) = parts::unframe_envelope(envelope)?;
+    let mut sealed = Zeroizing::new(sealed);
+    let ciphertext_len = sealed.len() - TAG_LEN;
+    let (ciphertext, tag) = sealed.split_at_mut(ciphertext_len);
+    let tag: [u8; TAG_LEN] = (&*tag).try_into().expect("split at TAG_LEN");
     key.cipher()
-        .decrypt_in_place_detached(&nonce, &message_aad(stream), ciphertext, &tag)
+        .decrypt_in_place_detached(&nonce.into(), &message_aad(stream), ciphertext, &tag.into())
         .map_err(|_| CryptoError::Undecryptable)?;
-    let json = padding::unpad(ciphertext).ok_or(CryptoError::Malformed)?;
-    let plaintext: Plaintext = serde_json::from_slice(json).map_err(|_| CryptoError::Malformed)?;
-    plaintext.validate()?;
-    Ok(plaintext)
+    parts::plaintext_from_padded(ciphertext)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::envelope::{check_envelope, envelope_len, EnvelopeError, MAX_ENVELOPE_LEN};
+    use crate::crypto::envelope::{
+        check_envelope, envelope_len, EnvelopeError, FORMAT_VERSION, HEADER_LEN, MAX_ENVELOPE_LEN,
+    };
     use crate::crypto::plaintext::{PlaintextKind, MAX_SENT_AT};
+    use crate::crypto::{envelope, padding};
     use crate::text::MessageTextError;
 
     fn key() -> StreamKey {

@@ -32,6 +32,8 @@
 //!   the structural check the server runs without any key.
 //! - [`message`]: [`seal`] and [`open`].
 //! - [`params`]: [`EncryptionParams`], the per-stream metadata on the server.
+//! - [`parts`]: the same format in pieces, for clients (the web app) that run
+//!   PBKDF2 and AES-GCM in WebCrypto.
 //! - [`error`]: [`CryptoError`], what sealing, opening and deriving can fail with.
 
 pub mod envelope;
@@ -41,6 +43,7 @@ pub mod key_check;
 pub mod message;
 pub mod padding;
 pub mod params;
+pub mod parts;
 pub mod plaintext;
 
 #[cfg(test)]
@@ -54,10 +57,16 @@ pub use error::CryptoError;
 pub use kdf::{
     derive_key, new_salt, KdfParams, StreamKey, KEY_LEN, MAX_ITERATIONS, MIN_ITERATIONS, SALT_LEN,
 };
-pub use key_check::{make_key_check, make_key_check_with_nonce, verify_key_check};
-pub use message::{open, seal, seal_with_nonce};
+pub use key_check::{
+    make_key_check, make_key_check_with_nonce, verify_key_check, KEY_CHECK_AAD, KEY_CHECK_LABEL,
+};
+pub use message::{message_aad, open, seal, seal_with_nonce};
 pub use padding::BUCKETS;
 pub use params::{EncryptionParams, ParamsError, KDF_NAME};
+pub use parts::{
+    encode_base64url, frame, normalize_passphrase, padded_plaintext, plaintext_from_padded,
+    unframe_envelope, unframe_key_check,
+};
 pub use plaintext::{Plaintext, PlaintextError, PlaintextKind, MAX_NICK_CHARS, MAX_SENT_AT};
 
 /// Fills an array from the platform's secure random source

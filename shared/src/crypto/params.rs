@@ -66,6 +66,18 @@ impl EncryptionParams {
         })
     }
 
+    /// Parameters from their parts, for clients that derive keys and make
+    /// the key check themselves (WebCrypto); [`validate`](Self::validate)
+    /// before trusting them.
+    pub fn from_parts(salt: &[u8], iterations: u32, check: String) -> Self {
+        Self {
+            kdf: KDF_NAME.to_owned(),
+            salt: URL_SAFE_NO_PAD.encode(salt),
+            iterations,
+            check,
+        }
+    }
+
     /// Checks everything that can be checked without the passphrase. The
     /// server runs this before storing; a client should too before spending
     /// a second on key derivation.
