@@ -18,7 +18,10 @@ async fn the_app_loads_renders_the_public_streams_and_logs_no_errors() {
     let browser = Browser::start().await;
     browser.client.goto(&server.url("/")).await.unwrap();
     // Rendered by the WASM app, so seeing it proves the module ran.
-    assert_eq!(browser.text_of("[data-testid=product-name]").await, "Malten");
+    assert_eq!(
+        browser.text_of("[data-testid=product-name]").await,
+        "Malten"
+    );
     let row = browser.text_of("[data-testid=stream-row]").await;
     assert!(row.contains("browser-lobby"), "{row}");
     assert!(row.contains("0 messages"), "{row}");

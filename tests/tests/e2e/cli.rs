@@ -7,7 +7,10 @@ use crate::process::{malten_binary, Server};
 
 #[test]
 fn help_explains_every_option() {
-    let output = Command::new(malten_binary()).arg("--help").output().unwrap();
+    let output = Command::new(malten_binary())
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
     for option in [
@@ -24,13 +27,19 @@ fn help_explains_every_option() {
         "--max-connections-per-ip",
         "--trust-forwarded-for",
     ] {
-        assert!(help.contains(option), "--help does not mention {option}:\n{help}");
+        assert!(
+            help.contains(option),
+            "--help does not mention {option}:\n{help}"
+        );
     }
 }
 
 #[test]
 fn a_bad_address_is_a_clear_error() {
-    let output = Command::new(malten_binary()).args(["--addr", "not-an-address"]).output().unwrap();
+    let output = Command::new(malten_binary())
+        .args(["--addr", "not-an-address"])
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("--addr"), "{stderr}");
@@ -39,7 +48,11 @@ fn a_bad_address_is_a_clear_error() {
 #[tokio::test]
 async fn the_address_can_come_from_malten_addr() {
     // Find a free port, then hand it to the server through the environment.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = tokio::process::Command::new(malten_binary())
         .env("MALTEN_ADDR", format!("127.0.0.1:{port}"))
         .stderr(std::process::Stdio::null())
@@ -53,7 +66,10 @@ async fn the_address_can_come_from_malten_addr() {
             assert!(response.status().is_success());
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never answered on {url}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never answered on {url}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     child.kill().await.unwrap();
@@ -63,7 +79,10 @@ async fn the_address_can_come_from_malten_addr() {
 async fn sigterm_stops_the_server_within_five_seconds() {
     let mut server = Server::start(&[]).await;
     let pid = server.child.id().expect("running");
-    let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = tokio::time::timeout(Duration::from_secs(5), server.child.wait())
         .await

@@ -11,7 +11,10 @@ use tokio::process::{Child, Command};
 /// `deps/` directory. `make test` builds it before the tests run.
 pub fn malten_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
     let binary = profile_dir.join(format!("malten{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.exists(),

@@ -30,7 +30,11 @@ impl Drop for TempDir {
 impl Browser {
     pub async fn start() -> Browser {
         let driver_path = which("chromedriver");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let driver = Command::new(driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -83,7 +87,11 @@ impl Browser {
 
     /// Console messages at SEVERE level (errors and uncaught exceptions).
     pub async fn console_errors(&self) -> Vec<String> {
-        let entries = self.client.issue_cmd(BrowserLog).await.expect("browser log");
+        let entries = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("browser log");
         entries
             .as_array()
             .into_iter()
@@ -103,12 +111,22 @@ impl Browser {
 struct BrowserLog;
 
 impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!("session/{}/se/log", session_id.unwrap_or_default()))
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({"type": "browser"}).to_string()))
+        (
+            http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
     }
 }
 
@@ -131,7 +149,10 @@ async fn wait_until_ready(webdriver: &str) {
                 }
             }
         }
-        assert!(tokio::time::Instant::now() < deadline, "chromedriver never became ready");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "chromedriver never became ready"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
