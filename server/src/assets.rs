@@ -100,8 +100,18 @@ fn asset_response(path: &str, asset: Asset) -> Response {
     } else {
         "public, max-age=31536000, immutable"
     };
+    let policy = (path == "index.html")
+        .then(|| {
+            std::str::from_utf8(&asset.bytes)
+                .ok()
+                .map(crate::csp::policy_for)
+        })
+        .flatten();
     let mut response = Response::new(Body::from(asset.bytes));
     let headers = response.headers_mut();
+    if let Some(policy) = policy.and_then(|p| HeaderValue::from_str(&p).ok()) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     if let Ok(mime) = HeaderValue::from_str(&asset.mime) {
         headers.insert(header::CONTENT_TYPE, mime);
     }

@@ -10,13 +10,14 @@
 //! - [`error`]: [`error::ApiError`], the one error type of the API.
 //! - [`limits`]: client IP, rate limits and connection caps.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
-//! - [`assets`]: the embedded web app.
+//! - [`assets`]: the embedded web app, and [`csp`] its Content-Security-Policy.
 //!
 //! Data flows one way: request → validate (`malten-shared`) → store →
 //! fan-out (subscriptions) → transport (SSE or WebSocket).
 
 pub mod assets;
 pub mod config;
+pub mod csp;
 pub mod error;
 pub mod http;
 pub mod limits;
