@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::crypto::EncryptionParams;
 use crate::name::StreamName;
 
 /// A position in a stream: the `created` time of a message, in unix
@@ -71,6 +72,41 @@ pub enum MessageKind {
     Reply,
 }
 
+/// What a message carries: readable text in a plain stream, an opaque
+/// envelope (see `docs/crypto.md`) in an encrypted one. On the wire this is
+/// a `text` or an `envelope` member, never both, so a message of an
+/// encrypted stream has no field the server could have read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Body {
+    Text(String),
+    Envelope(String),
+}
+
+impl Body {
+    /// The text of a plain message.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Body::Text(text) => Some(text),
+            Body::Envelope(_) => None,
+        }
+    }
+
+    /// The envelope of an encrypted message.
+    pub fn envelope(&self) -> Option<&str> {
+        match self {
+            Body::Envelope(envelope) => Some(envelope),
+            Body::Text(_) => None,
+        }
+    }
+
+    pub fn into_string(self) -> String {
+        match self {
+            Body::Text(s) | Body::Envelope(s) => s,
+        }
+    }
+}
+
 /// A stored message, as `GET /messages`, `POST /messages` and the `message`
 /// event carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,8 +114,9 @@ pub struct Message {
     /// Random id, unique within the server.
     pub id: String,
     pub stream: StreamName,
-    /// The text of a plain message.
-    pub text: String,
+    /// `text` or `envelope`.
+    #[serde(flatten)]
+    pub body: Body,
     #[serde(rename = "type")]
     pub kind: MessageKind,
     /// Unix nanoseconds; strictly increasing within a stream, so it doubles
@@ -101,6 +138,13 @@ pub struct StreamInfo {
     pub messages: usize,
     /// Current real-time subscribers.
     pub observers: usize,
+    /// Whether messages are end-to-end encrypted envelopes.
+    #[serde(default)]
+    pub encrypted: bool,
+    /// How to derive and check the key of an encrypted stream: public
+    /// parameters, never the key or the passphrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionParams>,
 }
 
 /// The kinds of real-time event, as named in SSE's `event:` field and in the
@@ -193,11 +237,26 @@ mod tests {
     }
 
     #[test]
+    fn an_encrypted_message_has_an_envelope_and_no_text() {
+        let message = Message {
+            id: "m2".into(),
+            stream: StreamName::parse("secret").unwrap(),
+            body: Body::Envelope("AQID".into()),
+            kind: MessageKind::Message,
+            created: Cursor(8),
+        };
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["envelope"], "AQID");
+        assert!(json.get("text").is_none());
+        assert_eq!(serde_json::from_value::<Message>(json).unwrap(), message);
+    }
+
+    #[test]
     fn message_uses_the_malten_field_names() {
         let message = Message {
             id: "m1".into(),
             stream: StreamName::parse("foo").unwrap(),
-            text: "hi".into(),
+            body: Body::Text("hi".into()),
             kind: MessageKind::Message,
             created: Cursor(7),
         };

@@ -49,8 +49,9 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Result<Res
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// `POST /messages` (`stream`, `message`): stores a plain message and
-/// delivers it to the stream's subscribers. Returns 201 with the message.
+/// `POST /messages` (`stream`, `message`): stores a message and delivers it
+/// to the stream's subscribers. Returns 201 with the message. In an
+/// encrypted stream `message` must be an envelope (docs/crypto.md).
 pub async fn post(
     State(state): State<AppState>,
     client: ClientIp,
@@ -62,6 +63,6 @@ pub async fn post(
         .ok_or_else(|| ApiError::invalid("`message` is required"))?;
     state.rate_limits.check(client)?;
     let message = state.store.post(&stream, text, MessageKind::Message)?;
-    tracing::debug!(stream = %stream, chars = message.text.chars().count(), "message stored");
+    tracing::debug!(stream = %stream, encrypted = message.body.envelope().is_some(), "message stored");
     Ok((StatusCode::CREATED, Json(message)))
 }

@@ -4,6 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::Json;
+use malten_shared::crypto::{EncryptionParams, KDF_NAME};
 use malten_shared::wire::StreamInfo;
 use malten_shared::StreamName;
 
@@ -17,10 +18,14 @@ pub async fn list(State(state): State<AppState>) -> Json<Vec<StreamInfo>> {
     Json(state.store.list_public())
 }
 
-/// `POST /streams` (`stream`, `private`, `ttl`): creates a stream.
+/// `POST /streams` (`stream`, `private`, `ttl`, and for an end-to-end
+/// encrypted stream `encrypted=true` with `salt`, `iterations`, `check`):
+/// creates a stream.
 ///
 /// Without a name the stream gets a random 128-bit id. Streams are private
-/// (unlisted) unless `private=false` is given explicitly.
+/// (unlisted) unless `private=false` is given explicitly. The encryption
+/// parameters are public metadata for clients (docs/crypto.md); the server
+/// checks their shape and never receives a passphrase or key.
 pub async fn create(
     State(state): State<AppState>,
     client: ClientIp,
@@ -29,10 +34,40 @@ pub async fn create(
     let name = params.stream_or(|| None)?;
     let private = params.boolean("private")?.unwrap_or(true);
     let ttl = params.unsigned("ttl")?;
+    let encryption = encryption_params(&params)?;
     state.rate_limits.check(client)?;
-    let info = state.store.create(name, private, ttl)?;
-    tracing::info!(stream = %info.stream, private, ttl = info.ttl, "stream created");
+    let info = state.store.create(name, private, ttl, encryption)?;
+    tracing::info!(stream = %info.stream, private, ttl = info.ttl, encrypted = info.encrypted, "stream created");
     Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// The key-derivation parameters of `POST /streams`, present exactly when
+/// `encrypted=true`.
+fn encryption_params(params: &Params) -> Result<Option<EncryptionParams>, ApiError> {
+    let encrypted = params.boolean("encrypted")?.unwrap_or(false);
+    let salt = params.text("salt")?;
+    let iterations = params.unsigned("iterations")?;
+    let check = params.text("check")?;
+    if !encrypted {
+        if salt.is_some() || iterations.is_some() || check.is_some() {
+            return Err(ApiError::invalid(
+                "`salt`, `iterations` and `check` only apply with `encrypted=true`",
+            ));
+        }
+        return Ok(None);
+    }
+    let (Some(salt), Some(iterations), Some(check)) = (salt, iterations, check) else {
+        return Err(ApiError::invalid(
+            "`encrypted=true` needs `salt`, `iterations` and `check` (see docs/crypto.md)",
+        ));
+    };
+    Ok(Some(EncryptionParams {
+        kdf: params.text("kdf")?.unwrap_or_else(|| KDF_NAME.to_owned()),
+        salt,
+        // Out-of-range counts are refused by validation with a clear reason.
+        iterations: u32::try_from(iterations).unwrap_or(u32::MAX),
+        check,
+    }))
 }
 
 /// `GET /streams/{stream}`: one stream's description, listed or not.
@@ -51,6 +86,6 @@ pub async fn new_private(
     client: ClientIp,
 ) -> Result<Redirect, ApiError> {
     state.rate_limits.check(client)?;
-    let info = state.store.create(None, true, None)?;
+    let info = state.store.create(None, true, None, None)?;
     Ok(Redirect::to(&format!("/#{}", info.stream)))
 }

@@ -21,6 +21,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use base64::Engine;
 use bytes::Bytes;
+use malten_shared::crypto::{EncryptionParams, EnvelopeError, ParamsError};
 use malten_shared::limits::GENERATED_ID_BYTES;
 use malten_shared::wire::{Cursor, Message, MessageKind, StreamInfo};
 use malten_shared::{check_message_text, MessageTextError, StreamName};
@@ -61,15 +62,22 @@ pub enum StoreError {
     InvalidText(#[from] MessageTextError),
     #[error("no message with that id in this stream")]
     MessageNotFound,
+    #[error(
+        "this stream is end-to-end encrypted and accepts only envelopes (docs/crypto.md): {0}"
+    )]
+    NotAnEnvelope(#[from] EnvelopeError),
+    #[error("invalid encryption parameters: {0}")]
+    InvalidEncryption(#[from] ParamsError),
 }
 
 impl StoreError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::StreamExists(_) => StatusCode::CONFLICT,
-            Self::TtlOutOfRange { .. } | Self::InvalidText(MessageTextError::Blank) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::TtlOutOfRange { .. }
+            | Self::InvalidText(MessageTextError::Blank)
+            | Self::NotAnEnvelope(_)
+            | Self::InvalidEncryption(_) => StatusCode::BAD_REQUEST,
             Self::InvalidText(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyStreams(_) | Self::MemoryFull => StatusCode::SERVICE_UNAVAILABLE,
             Self::MessageNotFound => StatusCode::NOT_FOUND,
@@ -85,6 +93,8 @@ impl StoreError {
             Self::InvalidText(MessageTextError::Blank) => "empty_message",
             Self::InvalidText(_) => "message_too_long",
             Self::MessageNotFound => "message_not_found",
+            Self::NotAnEnvelope(_) => "not_an_envelope",
+            Self::InvalidEncryption(_) => "invalid_encryption",
         }
     }
 }
@@ -139,21 +149,26 @@ impl Store {
         self.read_map().len()
     }
 
-    /// Explicitly creates a stream. A missing name gets a random 128-bit id.
+    /// Explicitly creates a stream. A missing name gets a random 128-bit id;
+    /// `encryption` makes it an end-to-end encrypted stream.
     pub fn create(
         &self,
         name: Option<StreamName>,
         private: bool,
         ttl_secs: Option<u64>,
+        encryption: Option<EncryptionParams>,
     ) -> Result<StreamInfo, StoreError> {
         let ttl = self.ttl(ttl_secs)?;
+        if let Some(params) = &encryption {
+            params.validate()?;
+        }
         let name = name.unwrap_or_else(random_stream_name);
         let mut map = self.write_map();
         if map.contains_key(&name) {
             return Err(StoreError::StreamExists(name));
         }
         self.check_stream_capacity(&map)?;
-        let stream = Arc::new(Stream::new(name.clone(), private, ttl));
+        let stream = Arc::new(Stream::new(name.clone(), private, ttl, encryption));
         map.insert(name, Arc::clone(&stream));
         drop(map);
         Ok(stream.info())
@@ -198,28 +213,45 @@ impl Store {
             return Ok(Arc::clone(stream));
         }
         self.check_stream_capacity(&map)?;
-        let stream = Arc::new(Stream::new(name.clone(), true, self.limits.default_ttl));
+        let stream = Arc::new(Stream::new(
+            name.clone(),
+            true,
+            self.limits.default_ttl,
+            None,
+        ));
         map.insert(name.clone(), Arc::clone(&stream));
         Ok(stream)
     }
 
-    /// Appends a plain message and wakes the stream's subscribers.
+    /// Appends a message and wakes the stream's subscribers.
+    ///
+    /// `raw` must be a text within the text rule for a plain stream, and a
+    /// well-formed envelope for an encrypted one. A stream that does not
+    /// exist is created, plain and unlisted, but only once the text passed.
     pub fn post(
         &self,
         name: &StreamName,
-        text: String,
+        raw: String,
         kind: MessageKind,
     ) -> Result<Message, StoreError> {
-        check_message_text(&text)?;
+        let mut raw = raw;
         loop {
-            let stream = self.get_or_create(name)?;
+            let stream = match self.get(name) {
+                Some(stream) => stream,
+                None => {
+                    check_message_text(&raw)?;
+                    self.get_or_create(name)?
+                }
+            };
+            let body = stream.admit(raw)?;
             let mut state = stream.lock();
             if state.removed {
                 // The sweeper removed this stream between lookup and lock.
+                raw = body.into_string();
                 continue;
             }
             let previous_newest = state.newest;
-            let stored = Arc::new(stream.next_message(&mut state, text, kind));
+            let stored = Arc::new(stream.next_message(&mut state, body, kind));
             let evicted_cost = if state.ring.is_full() {
                 state.ring.oldest().map_or(0, |oldest| oldest.cost())
             } else {

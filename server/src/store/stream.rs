@@ -4,9 +4,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use malten_shared::crypto::check_envelope;
+use malten_shared::crypto::EncryptionParams;
 use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
-use malten_shared::wire::{Cursor, Message, MessageKind, StreamInfo};
-use malten_shared::StreamName;
+use malten_shared::wire::{Body, Cursor, Message, MessageKind, StreamInfo};
+use malten_shared::{check_message_text, StreamName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -96,12 +98,21 @@ pub struct Stream {
     /// Unlisted when true.
     pub private: bool,
     pub ttl: Duration,
+    /// Set for an end-to-end encrypted stream: its posts must be envelopes.
+    /// The server keeps these public parameters for clients and never sees
+    /// a key.
+    pub encryption: Option<EncryptionParams>,
     state: Mutex<State>,
     signal: watch::Sender<Signal>,
 }
 
 impl Stream {
-    pub(super) fn new(name: StreamName, private: bool, ttl: Duration) -> Self {
+    pub(super) fn new(
+        name: StreamName,
+        private: bool,
+        ttl: Duration,
+        encryption: Option<EncryptionParams>,
+    ) -> Self {
         let now_ns = unix_nanos();
         let (signal, _) = watch::channel(Signal {
             newest: now_ns,
@@ -111,6 +122,7 @@ impl Stream {
             name,
             private,
             ttl,
+            encryption,
             state: Mutex::new(State {
                 ring: Ring::new(MAX_MESSAGES_PER_STREAM),
                 newest: now_ns,
@@ -132,18 +144,13 @@ impl Stream {
     }
 
     /// Builds the next message in this stream; the caller appends it.
-    pub(super) fn next_message(
-        &self,
-        state: &mut State,
-        text: String,
-        kind: MessageKind,
-    ) -> Stored {
+    pub(super) fn next_message(&self, state: &mut State, body: Body, kind: MessageKind) -> Stored {
         let created = Cursor(unix_nanos().0.max(state.newest.0 + 1));
         state.newest = created;
         let message = Message {
             id: super::random_id(),
             stream: self.name.clone(),
-            text,
+            body,
             kind,
             created,
         };
@@ -177,6 +184,24 @@ impl Stream {
             updated: state.updated,
             messages: state.ring.len(),
             observers: state.observers,
+            encrypted: self.encryption.is_some(),
+            encryption: self.encryption.clone(),
+        }
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.encryption.is_some()
+    }
+
+    /// Checks a posted string against this stream's kind: an envelope's
+    /// structure for an encrypted stream, the text rule for a plain one.
+    pub(super) fn admit(&self, raw: String) -> Result<Body, super::StoreError> {
+        if self.is_encrypted() {
+            check_envelope(&raw)?;
+            Ok(Body::Envelope(raw))
+        } else {
+            check_message_text(&raw)?;
+            Ok(Body::Text(raw))
         }
     }
 }

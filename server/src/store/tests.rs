@@ -40,7 +40,10 @@ fn texts(store: &Store, stream: &str) -> Vec<String> {
         1024,
     );
     let messages: Vec<Message> = serde_json::from_slice(&page).unwrap();
-    messages.into_iter().map(|m| m.text).collect()
+    messages
+        .into_iter()
+        .map(|m| m.body.text().unwrap().to_owned())
+        .collect()
 }
 
 /// Lets the sweeper task run after a time jump.
@@ -73,8 +76,12 @@ async fn an_idle_stream_disappears_after_its_ttl() {
 async fn a_per_stream_ttl_is_honoured() {
     let store = store();
     let _sweeper = spawn_sweeper(Arc::clone(&store));
-    store.create(Some(name("short")), false, Some(30)).unwrap();
-    store.create(Some(name("long")), false, Some(3000)).unwrap();
+    store
+        .create(Some(name("short")), false, Some(30), None)
+        .unwrap();
+    store
+        .create(Some(name("long")), false, Some(3000), None)
+        .unwrap();
     tokio::time::advance(Duration::from_secs(31)).await;
     settle().await;
     assert!(store.get(&name("short")).is_none());
@@ -84,7 +91,9 @@ async fn a_per_stream_ttl_is_honoured() {
 #[tokio::test(start_paused = true)]
 async fn messages_older_than_the_ttl_disappear_while_newer_ones_stay() {
     let store = store();
-    store.create(Some(name("aging")), false, Some(100)).unwrap();
+    store
+        .create(Some(name("aging")), false, Some(100), None)
+        .unwrap();
     post(&store, "aging", "old");
     tokio::time::advance(Duration::from_secs(60)).await;
     post(&store, "aging", "new");
@@ -151,7 +160,11 @@ async fn a_subscriber_that_falls_behind_the_ring_gets_a_gap_then_the_rest_in_ord
     while received.len() < 1024 {
         match subscription.next().await {
             Some(Delivery::Messages(batch)) => {
-                received.extend(batch.iter().map(|stored| stored.message.text.clone()));
+                received.extend(
+                    batch
+                        .iter()
+                        .map(|stored| stored.message.body.text().unwrap().to_owned()),
+                );
             }
             other => panic!("unexpected {other:?}"),
         }

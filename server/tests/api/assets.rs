@@ -22,13 +22,22 @@ async fn root_serves_the_app_and_its_wasm_as_application_wasm() {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
-    let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let html = response.text().await.unwrap();
     assert!(html.contains("<title>Malten</title>"), "{html}");
     // Only the app's own resources; the inline start-up script by hash.
     assert!(policy.starts_with("default-src 'none'"), "{policy}");
-    assert!(policy.contains("'wasm-unsafe-eval'") && policy.contains("'sha256-"), "{policy}");
-    assert!(!policy.contains("unsafe-inline") && !policy.contains("http"), "{policy}");
+    assert!(
+        policy.contains("'wasm-unsafe-eval'") && policy.contains("'sha256-"),
+        "{policy}"
+    );
+    assert!(
+        !policy.contains("unsafe-inline") && !policy.contains("http"),
+        "{policy}"
+    );
     let wasm_path = html
         .split(['"', '\''])
         .find(|part| part.ends_with(".wasm"))
