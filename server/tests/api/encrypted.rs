@@ -87,7 +87,7 @@ async fn envelopes_are_stored_and_relayed_as_they_are_without_any_text() {
     assert!(posted.get("text").is_none());
 
     let page = app.messages("stream=vault").await;
-    assert_eq!(page, [posted.clone()]);
+    assert_eq!(page, std::slice::from_ref(&posted));
     let raw = app
         .get("/messages?stream=vault")
         .await
@@ -140,7 +140,9 @@ async fn bad_encryption_parameters_are_rejected() {
     let good = secret("x").params;
     let too_few = (MIN_ITERATIONS - 1).to_string();
     let iterations = good.iterations.to_string();
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    /// Form, expected code, words the error must contain.
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("encrypted", "true"),
