@@ -1,24 +1,63 @@
-//! Malten's web app.
+//! Malten's web app: explore, create, join and chat in plain and end-to-end
+//! encrypted streams.
+//!
+//! Everything that leaves the browser goes to the server that served the
+//! app, through [`api`] and [`events`]; passphrases and keys never do
+//! ([`keys`], [`storage`]). Message text is always rendered as text, never
+//! as HTML ([`linkify`] only ever makes `http(s)` links).
 //!
 //! # Layout
-//! - [`api`]: every HTTP call to the server, in one place.
-//! - [`pages`]: whole screens (the explore list).
+//! - [`route`]: what the URL fragment asks for (`#stream`, `#stream/secret`).
+//! - [`api`], [`events`]: HTTP calls and the live `EventSource`.
+//! - [`keys`], [`storage`]: envelope v1 with WebCrypto; where passphrases live.
+//! - [`pages`]: explore, create, stream. [`components`]: their pieces.
 
 pub mod api;
+pub mod components;
+pub mod events;
+pub mod keys;
+pub mod linkify;
 pub mod pages;
+pub mod route;
+pub mod storage;
 
 use leptos::prelude::*;
 
-/// The root component.
+use crate::pages::create::{CreateStream, GoToStream};
+use crate::pages::explore::Explore;
+use crate::pages::stream::StreamPage;
+use crate::route::Route;
+
+fn current_route() -> Route {
+    let hash = web_sys::window()
+        .and_then(|window| window.location().hash().ok())
+        .unwrap_or_default();
+    Route::parse(&hash)
+}
+
+/// The root component: a header and the screen the fragment names.
 #[component]
 pub fn App() -> impl IntoView {
+    let route = RwSignal::new(current_route());
+    let listener =
+        window_event_listener(leptos::ev::hashchange, move |_| route.set(current_route()));
+    on_cleanup(move || listener.remove());
     view! {
         <header class="top">
-            <h1 data-testid="product-name">"Malten"</h1>
+            <a href="#" class="brand">
+                <h1 data-testid="product-name">"Malten"</h1>
+            </a>
             <p class="tagline">"Anonymous, ephemeral message streams."</p>
+            <GoToStream />
         </header>
         <main>
-            <pages::explore::Explore />
+            {move || match route.get() {
+                Route::Explore => view! { <Explore /> <CreateStream /> }.into_any(),
+                Route::Stream { name, secret } => view! { <StreamPage name secret /> }.into_any(),
+                Route::Invalid(reason) => view! {
+                    <p class="error" role="alert" data-testid="route-error">{reason}</p>
+                }.into_any(),
+            }}
         </main>
     }
 }

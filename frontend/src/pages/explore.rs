@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use malten_shared::wire::StreamInfo;
 
 use crate::api;
+use crate::components::privacy_badge::{Privacy, PrivacyBadge};
+use crate::route::Route;
 
 #[component]
 pub fn Explore() -> impl IntoView {
@@ -34,10 +36,16 @@ pub fn Explore() -> impl IntoView {
 
 #[component]
 fn StreamRow(info: StreamInfo) -> impl IntoView {
-    let href = format!("#{}", info.stream);
+    let href = Route::stream_fragment(&info.stream, None);
+    let privacy = if info.encrypted {
+        Privacy::EndToEnd
+    } else {
+        Privacy::Plain
+    };
     view! {
         <li class="stream-row" data-testid="stream-row">
-            <a href=href>{info.stream.to_string()}</a>
+            <a href=href>{format!("#{}", info.stream)}</a>
+            <PrivacyBadge privacy />
             <span class="counts">
                 {format!("{} messages · {} watching", info.messages, info.observers)}
             </span>

@@ -6,5 +6,6 @@
 mod browser;
 mod cli;
 mod process;
+mod proxy;
 mod toolchain;
 mod webdriver;

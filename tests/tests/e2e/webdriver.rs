@@ -73,6 +73,140 @@ impl Browser {
         }
     }
 
+    pub async fn goto(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|err| panic!("cannot open {url}: {err}"));
+    }
+
+    /// Runs `script` in the page and returns its result.
+    pub async fn script(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|err| panic!("script failed: {err}"))
+    }
+
+    pub async fn wait_for(&self, css: &str) {
+        self.client
+            .wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("no element {css}: {err}"));
+    }
+
+    /// Sets an input's value the way typing does (an `input` event), which
+    /// also works for characters ChromeDriver cannot type, such as emoji.
+    pub async fn fill(&self, css: &str, text: &str) {
+        self.wait_for(css).await;
+        let script = "const el = document.querySelector(arguments[0]); el.value = arguments[1]; \
+                      el.dispatchEvent(new Event('input', {bubbles: true}));";
+        self.client
+            .execute(script, vec![json!(css), json!(text)])
+            .await
+            .unwrap();
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css).await;
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    /// Polls `script` until it returns true.
+    async fn wait_until(&self, what: &str, script: &str, args: Vec<Value>) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if self.client.execute(script, args.clone()).await.ok() == Some(Value::Bool(true)) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_for_text(&self, css: &str, text: &str) {
+        self.wait_until(
+            &format!("{css} to contain {text:?}"),
+            "const el = document.querySelector(arguments[0]); return !!el && el.textContent.includes(arguments[1]);",
+            vec![json!(css), json!(text)],
+        )
+        .await;
+    }
+
+    /// Waits until a message with exactly this text is shown.
+    pub async fn wait_for_message(&self, text: &str) {
+        self.wait_until(
+            &format!("message {text:?}"),
+            "return [...document.querySelectorAll('[data-testid=message-text]')].some(e => e.textContent === arguments[0]);",
+            vec![json!(text)],
+        )
+        .await;
+    }
+
+    /// The texts of the shown messages, in order (notices excluded).
+    pub async fn message_texts(&self) -> Vec<String> {
+        let texts = self
+            .script("return [...document.querySelectorAll('[data-testid=message]:not(.notice) [data-testid=message-text]')].map(e => e.textContent);")
+            .await;
+        serde_json::from_value(texts).unwrap()
+    }
+
+    /// Types into the composer, sends, and waits until the post succeeded
+    /// (the composer empties).
+    pub async fn send_message(&self, text: &str) {
+        self.fill("[data-testid=composer-input]", text).await;
+        self.click("[data-testid=send]").await;
+        self.wait_until(
+            "the composer to empty after sending",
+            "return document.querySelector('[data-testid=composer-input]').value === '';",
+            vec![],
+        )
+        .await;
+        self.wait_for_message(text).await;
+    }
+
+    pub async fn count(&self, css: &str) -> u64 {
+        self.client
+            .execute(
+                "return document.querySelectorAll(arguments[0]).length;",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap()
+    }
+
+    pub async fn value_of(&self, css: &str) -> String {
+        self.wait_for(css).await;
+        self.client
+            .execute(
+                "return document.querySelector(arguments[0]).value;",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn assert_no_console_errors(&self) {
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "console errors: {errors:#?}");
+    }
+
     /// Waits for an element and returns its text.
     pub async fn text_of(&self, css: &str) -> String {
         let element = self

@@ -1,0 +1,460 @@
+//! One stream: unlock (if encrypted), history, live messages, composer.
+//!
+//! Order of events: stream info → key (for an encrypted stream, from the
+//! link, this tab, a remembered passphrase, or by asking) → the newest page
+//! of history → the live connection, resuming right after the newest message
+//! loaded, so nothing falls between the two. Live events are handled one at
+//! a time, in order, even though decryption is asynchronous.
+
+use std::collections::HashSet;
+
+use futures::channel::mpsc;
+use futures::StreamExt;
+use leptos::html::Ol;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use malten_shared::crypto::{Plaintext, PlaintextKind};
+use malten_shared::wire::{Body, Cursor, Message, MessageKind, StreamInfo};
+use malten_shared::StreamName;
+
+use crate::api;
+use crate::components::composer::Composer;
+use crate::components::message::{MessageView, Role, Shown};
+use crate::components::passphrase::PassphrasePrompt;
+use crate::components::privacy_badge::{EncryptionLimits, Privacy, PrivacyBadge};
+use crate::components::share::SharePanel;
+use crate::events::{Live, LiveStream};
+use crate::keys::Key;
+use crate::storage;
+
+/// Messages per history request.
+const PAGE: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Loading,
+    Locked { error: Option<String> },
+    Unlocking,
+    Ready,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Older {
+    Idle,
+    Loading,
+    Exhausted,
+}
+
+/// The page's state: signals are `Copy`, so handlers capture it freely.
+#[derive(Clone, Copy)]
+struct Page {
+    name: StoredValue<StreamName>,
+    info: RwSignal<Option<StreamInfo>>,
+    phase: RwSignal<Phase>,
+    key: StoredValue<Option<Key>, LocalStorage>,
+    passphrase: RwSignal<Option<String>>,
+    messages: RwSignal<Vec<Shown>>,
+    seen: StoredValue<HashSet<String>>,
+    observers: RwSignal<usize>,
+    reconnecting: RwSignal<bool>,
+    live: StoredValue<Option<LiveStream>, LocalStorage>,
+    older: RwSignal<Older>,
+    draft: RwSignal<String>,
+    sending: RwSignal<bool>,
+    send_error: RwSignal<Option<String>>,
+    list: NodeRef<Ol>,
+}
+
+impl Page {
+    fn new(name: StreamName) -> Self {
+        Self {
+            name: StoredValue::new(name),
+            info: RwSignal::new(None),
+            phase: RwSignal::new(Phase::Loading),
+            key: StoredValue::new_local(None),
+            passphrase: RwSignal::new(None),
+            messages: RwSignal::new(Vec::new()),
+            seen: StoredValue::new(HashSet::new()),
+            observers: RwSignal::new(0),
+            reconnecting: RwSignal::new(false),
+            live: StoredValue::new_local(None),
+            older: RwSignal::new(Older::Idle),
+            draft: RwSignal::new(String::new()),
+            sending: RwSignal::new(false),
+            send_error: RwSignal::new(None),
+            list: NodeRef::new(),
+        }
+    }
+
+    fn name(&self) -> StreamName {
+        self.name.get_value()
+    }
+
+    fn encrypted(&self) -> bool {
+        self.info
+            .with_untracked(|info| info.as_ref().is_some_and(|info| info.encrypted))
+    }
+
+    /// Loads the stream's description and unlocks it if it can.
+    async fn start(self, secret: Option<String>) {
+        let name = self.name();
+        let info = match api::stream_info(&name).await {
+            Ok(info) => info,
+            Err(err) => return self.phase.set(Phase::Failed(err.to_string())),
+        };
+        let encrypted = info.as_ref().is_some_and(|info| info.encrypted);
+        if let Some(info) = &info {
+            self.observers.set(info.observers);
+        }
+        self.info.set(info);
+        if !encrypted {
+            return self.open().await;
+        }
+        let from_link = secret.is_some();
+        match secret.or_else(|| storage::passphrase(&name)) {
+            Some(passphrase) => {
+                self.unlock(passphrase, storage::is_remembered(&name), from_link)
+                    .await
+            }
+            None => self.phase.set(Phase::Locked { error: None }),
+        }
+    }
+
+    /// Derives the key and checks it before anything is shown or posted.
+    async fn unlock(self, passphrase: String, remember: bool, from_link: bool) {
+        let Some(params) = self
+            .info
+            .with_untracked(|info| info.as_ref().and_then(|i| i.encryption.clone()))
+        else {
+            return self.phase.set(Phase::Failed(
+                "The stream has no encryption parameters.".into(),
+            ));
+        };
+        self.phase.set(Phase::Unlocking);
+        match Key::unlock(&passphrase, &params).await {
+            Ok(key) => {
+                storage::keep_passphrase(&self.name(), &passphrase, remember);
+                self.passphrase.set(Some(passphrase));
+                self.key.set_value(Some(key));
+                if from_link {
+                    hide_secret_from_address_bar(&self.name());
+                }
+                self.open().await;
+            }
+            Err(err) => {
+                storage::forget_passphrase(&self.name());
+                self.phase.set(Phase::Locked {
+                    error: Some(err.to_string()),
+                });
+            }
+        }
+    }
+
+    /// History first, then live events after the newest message loaded.
+    async fn open(self) {
+        let name = self.name();
+        let page = match api::older_messages(&name, None, PAGE).await {
+            Ok(page) => page,
+            Err(err) => return self.phase.set(Phase::Failed(err.to_string())),
+        };
+        if page.len() < PAGE {
+            self.older.set(Older::Exhausted);
+        }
+        let newest = page
+            .first()
+            .map_or(Cursor::START, |message| message.created);
+        let shown = self.show_all(page.into_iter().rev().collect()).await;
+        self.seen
+            .update_value(|seen| seen.extend(shown.iter().map(|m| m.id.clone())));
+        self.messages.set(shown);
+        self.phase.set(Phase::Ready);
+        scroll_to_bottom(self.list);
+        self.connect(newest);
+    }
+
+    fn connect(self, after: Cursor) {
+        let (sender, mut receiver) = mpsc::unbounded::<Live>();
+        let deliver = move |live: Live| {
+            let _ = sender.unbounded_send(live);
+        };
+        match LiveStream::open(&self.name(), after, deliver) {
+            Ok(live) => self.live.set_value(Some(live)),
+            Err(err) => return self.phase.set(Phase::Failed(err)),
+        }
+        spawn_local(async move {
+            while let Some(event) = receiver.next().await {
+                self.handle(event).await;
+            }
+        });
+    }
+
+    async fn handle(self, event: Live) {
+        match event {
+            Live::Message(message) => {
+                if self.seen.with_value(|seen| seen.contains(&message.id)) {
+                    return;
+                }
+                let shown = self.show(&message).await;
+                self.append(shown);
+            }
+            Live::Presence(presence) => self.observers.set(presence.observers),
+            Live::Gap(gap) => self.append(Shown::notice(
+                format!("gap-{}", gap.after),
+                gap.available_from.unwrap_or(gap.after),
+                "Some messages expired or were dropped before this page could receive them.",
+            )),
+            Live::System(notice) => self.append(Shown::notice(
+                format!("system-{}", js_sys::Date::now()),
+                Cursor::START,
+                notice.text,
+            )),
+            Live::Reconnecting => self.reconnecting.set(true),
+            Live::Open => self.reconnecting.set(false),
+        }
+    }
+
+    fn append(self, shown: Shown) {
+        let stick = is_near_bottom(self.list);
+        self.seen.update_value(|seen| {
+            seen.insert(shown.id.clone());
+        });
+        self.messages.update(|messages| messages.push(shown));
+        if stick {
+            scroll_to_bottom(self.list);
+        }
+    }
+
+    /// Loads the page before the oldest message shown, keeping the view in place.
+    async fn load_older(self) {
+        if self.older.get_untracked() != Older::Idle || self.phase.get_untracked() != Phase::Ready {
+            return;
+        }
+        self.older.set(Older::Loading);
+        let oldest = self
+            .messages
+            .with_untracked(|m| m.iter().find(|m| m.role != Role::Notice).map(|m| m.created));
+        match api::older_messages(&self.name(), oldest, PAGE).await {
+            Ok(page) => {
+                let exhausted = page.len() < PAGE;
+                let shown = self.show_all(page.into_iter().rev().collect()).await;
+                let before = self.list.get_untracked().map(|list| list.scroll_height());
+                self.seen
+                    .update_value(|seen| seen.extend(shown.iter().map(|m| m.id.clone())));
+                self.messages.update(|messages| {
+                    messages.splice(0..0, shown);
+                });
+                keep_scroll_position(self.list, before);
+                self.older.set(if exhausted {
+                    Older::Exhausted
+                } else {
+                    Older::Idle
+                });
+            }
+            Err(err) => {
+                self.older.set(Older::Idle);
+                self.send_error.set(Some(err.to_string()));
+            }
+        }
+    }
+
+    async fn show_all(self, messages: Vec<Message>) -> Vec<Shown> {
+        futures::future::join_all(messages.iter().map(|message| self.show(message))).await
+    }
+
+    /// A message as shown: plain text, or decrypted with the stream key.
+    async fn show(self, message: &Message) -> Shown {
+        let (role, privacy) = match message.kind {
+            MessageKind::Message => (Role::Message, Privacy::Plain),
+            MessageKind::Command => (Role::Prompt, Privacy::Llm),
+            MessageKind::Reply => (Role::Reply, Privacy::Llm),
+        };
+        let mut shown = Shown {
+            id: message.id.clone(),
+            created: message.created,
+            text: String::new(),
+            nick: None,
+            privacy,
+            role,
+        };
+        match &message.body {
+            Body::Text(text) => shown.text = text.clone(),
+            Body::Envelope(envelope) => {
+                let key = self.key.get_value();
+                match key {
+                    Some(key) => match key.open(message.stream.as_str(), envelope).await {
+                        Ok(plaintext) => {
+                            (shown.role, shown.privacy) = match plaintext.kind {
+                                PlaintextKind::Message => (Role::Message, Privacy::EndToEnd),
+                                PlaintextKind::LlmPrompt => (Role::Prompt, Privacy::Llm),
+                                PlaintextKind::LlmReply => (Role::Reply, Privacy::Llm),
+                            };
+                            shown.text = plaintext.text;
+                            shown.nick = plaintext.nick;
+                        }
+                        Err(_) => {
+                            shown.role = Role::Unreadable;
+                            shown.privacy = Privacy::EndToEnd;
+                            shown.text =
+                                "This message cannot be decrypted with this stream's key.".into();
+                        }
+                    },
+                    None => {
+                        shown.role = Role::Unreadable;
+                        shown.text = "Encrypted message.".into();
+                    }
+                }
+            }
+        }
+        shown
+    }
+
+    /// Sends the draft: sealed in an encrypted stream, as text otherwise.
+    async fn send(self, text: String, nick: String) {
+        self.sending.set(true);
+        self.send_error.set(None);
+        let outcome = self.post(&text, &nick, PlaintextKind::Message).await;
+        self.sending.set(false);
+        match outcome {
+            Ok(()) => self.draft.set(String::new()),
+            Err(err) => self.send_error.set(Some(err)),
+        }
+    }
+
+    async fn post(self, text: &str, nick: &str, kind: PlaintextKind) -> Result<(), String> {
+        let name = self.name();
+        let body = if self.encrypted() {
+            let Some(key) = self.key.get_value() else {
+                return Err("Unlock the stream first.".into());
+            };
+            let mut plaintext = Plaintext::new(text, kind, js_sys::Date::now() as u64);
+            if !nick.trim().is_empty() {
+                plaintext = plaintext.with_nick(nick.trim());
+            }
+            key.seal(name.as_str(), &plaintext)
+                .await
+                .map_err(|err| err.to_string())?
+        } else {
+            text.to_owned()
+        };
+        let stored = api::post_message(&name, &body)
+            .await
+            .map_err(|err| err.to_string())?;
+        // Show it now; the live copy is recognised by its id and skipped.
+        if !self.seen.with_value(|seen| seen.contains(&stored.id)) {
+            let shown = self.show(&stored).await;
+            self.append(shown);
+        }
+        Ok(())
+    }
+}
+
+/// Replaces `#name/secret` by `#name` without a navigation, so the secret
+/// does not stay in the address bar (it is kept for this tab).
+fn hide_secret_from_address_bar(name: &StreamName) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let fragment = crate::route::Route::stream_fragment(name, None);
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&fragment));
+    }
+}
+
+fn is_near_bottom(list: NodeRef<Ol>) -> bool {
+    list.get_untracked()
+        .is_none_or(|list| list.scroll_height() - list.scroll_top() - list.client_height() < 80)
+}
+
+fn scroll_to_bottom(list: NodeRef<Ol>) {
+    request_animation_frame(move || {
+        if let Some(list) = list.get_untracked() {
+            list.set_scroll_top(list.scroll_height());
+        }
+    });
+}
+
+fn keep_scroll_position(list: NodeRef<Ol>, height_before: Option<i32>) {
+    request_animation_frame(move || {
+        if let (Some(list), Some(before)) = (list.get_untracked(), height_before) {
+            list.set_scroll_top(list.scroll_top() + list.scroll_height() - before);
+        }
+    });
+}
+
+#[component]
+pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
+    let page = Page::new(name.clone());
+    spawn_local(page.start(secret));
+
+    let header_badge = move || {
+        page.info.get().map(|info| {
+            let privacy = if info.encrypted {
+                Privacy::EndToEnd
+            } else {
+                Privacy::Plain
+            };
+            view! { <PrivacyBadge privacy long=true /> }
+        })
+    };
+    let title = name.to_string();
+    let share_name = name.clone();
+    view! {
+        <section class="stream" aria-labelledby="stream-title">
+            <div class="stream-head">
+                <h2 id="stream-title" data-testid="stream-name">{format!("#{title}")}</h2>
+                {header_badge}
+                <span class="observers" data-testid="observers" aria-live="polite">
+                    {move || format!("{} watching", page.observers.get())}
+                </span>
+                {move || page.reconnecting.get().then(|| view! { <span class="status" role="status">"Reconnecting…"</span> })}
+            </div>
+            {move || page.info.get().filter(|info| info.encrypted).map(|_| view! { <EncryptionLimits /> })}
+            {move || match page.phase.get() {
+                Phase::Loading => view! { <p data-testid="stream-loading">"Opening the stream…"</p> }.into_any(),
+                Phase::Failed(err) => view! { <p class="error" role="alert" data-testid="stream-error">{err}</p> }.into_any(),
+                Phase::Locked { error } => view! {
+                    <PassphrasePrompt
+                        error=Signal::derive(move || error.clone())
+                        busy=Signal::derive(|| false)
+                        on_submit=move |passphrase, remember| spawn_local(page.unlock(passphrase, remember, false))
+                    />
+                }.into_any(),
+                Phase::Unlocking => view! { <p role="status" data-testid="unlocking">"Deriving the key…"</p> }.into_any(),
+                Phase::Ready => view! {
+                    <div class="older">
+                        {move || match page.older.get() {
+                            Older::Exhausted => view! { <span class="muted">"Start of the stream"</span> }.into_any(),
+                            Older::Loading => view! { <span class="muted">"Loading older messages…"</span> }.into_any(),
+                            Older::Idle => view! {
+                                <button type="button" data-testid="load-older" on:click=move |_| spawn_local(page.load_older())>
+                                    "Load older messages"
+                                </button>
+                            }.into_any(),
+                        }}
+                    </div>
+                    <ol
+                        class="messages"
+                        node_ref=page.list
+                        data-testid="messages"
+                        aria-live="polite"
+                        on:scroll=move |_| {
+                            if page.list.get_untracked().is_some_and(|list| list.scroll_top() < 40) {
+                                spawn_local(page.load_older());
+                            }
+                        }
+                    >
+                        <For each=move || page.messages.get() key=|message| message.id.clone() let:message>
+                            <MessageView message />
+                        </For>
+                    </ol>
+                    <Composer
+                        draft=page.draft
+                        encrypted=page.encrypted()
+                        busy=page.sending
+                        error=page.send_error
+                        on_send=move |text, nick| spawn_local(page.send(text, nick))
+                    />
+                }.into_any(),
+            }}
+            <SharePanel name=share_name secret=page.passphrase />
+        </section>
+    }
+}
