@@ -1,6 +1,7 @@
 //! The HTTP surface. Handlers are thin: parse parameters, call the store,
 //! turn the outcome into JSON. Rules live in `malten-shared` and the store.
 
+mod commands;
 mod events;
 mod messages;
 mod params;
@@ -31,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/new", get(streams::new_private))
         .route("/messages", get(messages::list).post(messages::post))
         .route("/events", get(events::subscribe))
+        .route("/commands", get(commands::info).post(commands::post))
+        .route("/ws", get(crate::llm::socket::upgrade))
         .route("/", get(assets::serve))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
@@ -49,9 +52,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `GET /healthz`: the process is up and serving.
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+/// `GET /healthz`: the process is up and serving; `llm` says whether the
+/// language model features are enabled.
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "llm": state.llm.is_enabled()}))
 }
 
 /// Files of the web app for `GET` and `HEAD`, the JSON 404 for the rest.
