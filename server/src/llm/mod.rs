@@ -11,7 +11,8 @@
 //! - [`context`]: which earlier conversation goes to the model, within the budget.
 //! - [`command`]: the `/commands` flow (store the prompt, stream the reply, store it).
 //! - [`sessions`]: the `/ws` sessions: settings, history, idle expiry.
-//! - [`socket`]: the `/ws` connection loop and its frames.
+//! - [`frames`]: what a `/ws` text frame means, and which frames close the connection.
+//! - [`socket`]: the `/ws` connection loop, sessions requests and chat tasks.
 //!
 //! Nothing here logs prompts, replies, keys, headers or provider bodies: log
 //! lines carry stream names, sizes, durations, status codes and error codes.
@@ -19,6 +20,7 @@
 pub mod backend;
 pub mod command;
 pub mod context;
+pub mod frames;
 pub mod generation;
 pub mod sessions;
 pub mod socket;
