@@ -82,6 +82,15 @@ async fn llm_logs_never_contain_prompts_replies_keys_or_provider_bodies() {
     ws.create_session(serde_json::json!({})).await;
     let answer = ws.chat("c", prompt).await;
     assert_eq!(answer["content"]["success"], true);
+    // Parameters in the query string stay out of the request spans too.
+    let in_query = app
+        .client
+        .post(app.url(&format!("/commands?stream=diary&prompt={prompt}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_query.status(), 200);
+    in_query.text().await.unwrap();
     stub.set_mode(Mode::Fail);
     let failed = app
         .post_command(&[("stream", "diary"), ("prompt", prompt)])
