@@ -57,22 +57,38 @@ pub async fn upgrade(
     // The transport's own cap is looser than ours, so that a frame just over
     // the limit is still read and answered with a clean 1002.
     let transport_cap = limit.saturating_mul(4).max(64 * 1024);
+    let (outgoing, frames_out) = mpsc::unbounded_channel();
     let connection = Connection {
         llm: Arc::clone(&state.llm),
         rate_limits: Arc::clone(&state.rate_limits),
         client,
         current: None,
-        outgoing: mpsc::unbounded_channel().0,
+        outgoing,
         max_frame_bytes: limit,
     };
-    let motd = state.config.motd.clone();
-    let keepalive = state.config.keepalive();
-    let shutdown = state.store.watch_shutdown();
+    let setup = Setup {
+        frames_out,
+        _permit: permit,
+        motd: state.config.motd.clone(),
+        keepalive: state.config.keepalive(),
+        shutdown: state.store.watch_shutdown(),
+    };
     tracing::debug!("session socket connected");
     Ok(upgrade
         .max_message_size(transport_cap)
         .max_frame_size(transport_cap)
-        .on_upgrade(move |socket| serve(socket, connection, permit, motd, keepalive, shutdown)))
+        .on_upgrade(move |socket| serve(socket, connection, setup)))
+}
+
+/// What the connection loop needs besides the connection's state.
+struct Setup {
+    /// Frames from chat tasks, to write out.
+    frames_out: mpsc::UnboundedReceiver<String>,
+    /// The connection's slot in the per-IP cap, held until it closes.
+    _permit: ConnectionPermit,
+    motd: String,
+    keepalive: Duration,
+    shutdown: watch::Receiver<bool>,
 }
 
 /// One connection's state.
@@ -87,16 +103,14 @@ struct Connection {
     max_frame_bytes: usize,
 }
 
-async fn serve(
-    mut socket: WebSocket,
-    mut connection: Connection,
-    _permit: ConnectionPermit,
-    motd: String,
-    keepalive: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let (outgoing, mut frames_out) = mpsc::unbounded_channel();
-    connection.outgoing = outgoing;
+async fn serve(mut socket: WebSocket, mut connection: Connection, setup: Setup) {
+    let Setup {
+        mut frames_out,
+        _permit,
+        motd,
+        keepalive,
+        mut shutdown,
+    } = setup;
     if !motd.trim().is_empty() {
         let hello = encode(msg::SYSTEM, Value::Null, SystemMessage::text("motd", &motd));
         if socket.send(WsMessage::Text(hello.into())).await.is_err() {
@@ -133,10 +147,11 @@ async fn serve(
                         }
                     }
                     Err(violation) => {
-                        tracing::debug!(reason = violation.reason(connection.max_frame_bytes).as_str(), "session socket closed for a protocol error");
+                        let reason = violation.reason(connection.max_frame_bytes);
+                        tracing::debug!(reason = reason.as_str(), "session socket closed for a protocol error");
                         let close = CloseFrame {
                             code: CLOSE_PROTOCOL_ERROR,
-                            reason: violation.reason(connection.max_frame_bytes).into(),
+                            reason: reason.into(),
                         };
                         let _ = socket.send(WsMessage::Close(Some(close))).await;
                         return;
