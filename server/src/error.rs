@@ -11,6 +11,7 @@ use axum::Json;
 use malten_shared::wire::ErrorBody;
 use malten_shared::StreamNameError;
 
+use crate::llm::LlmError;
 use crate::metrics::RejectionCode;
 use crate::store::StoreError;
 
@@ -23,6 +24,8 @@ pub enum ApiError {
     InvalidParameter(String),
     #[error("{0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Llm(#[from] LlmError),
     #[error("request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("no such route; see the API reference in the README")]
@@ -48,6 +51,7 @@ impl ApiError {
         match self {
             Self::InvalidStreamName(_) | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             Self::Store(err) => err.status(),
+            Self::Llm(err) => err.status(),
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RouteNotFound | Self::StreamNotFound => StatusCode::NOT_FOUND,
             Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
@@ -64,6 +68,7 @@ impl ApiError {
             Self::InvalidStreamName(_) => "invalid_stream_name",
             Self::InvalidParameter(_) => "invalid_parameter",
             Self::Store(err) => err.code(),
+            Self::Llm(err) => err.code(),
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::RouteNotFound => "not_found",
             Self::StreamNotFound => "stream_not_found",
@@ -87,6 +92,7 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             Self::TooManyConnections { .. } => Some(1),
+            Self::Llm(err) => err.retry_after_secs(),
             _ => None,
         };
         let body = ErrorBody {

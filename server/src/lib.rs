@@ -7,6 +7,7 @@
 //! - [`config`]: every flag, with its environment variable and default.
 //! - [`store`]: the in-memory streams, their rings, subscriptions and expiry.
 //! - [`http`]: thin handlers that parse input, call the store, map errors.
+//! - [`llm`]: the language model: `/commands` in streams and `/ws` sessions.
 //! - [`error`]: [`error::ApiError`], the one error type of the API.
 //! - [`limits`]: client IP, rate limits and connection caps.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
@@ -21,6 +22,7 @@ pub mod csp;
 pub mod error;
 pub mod http;
 pub mod limits;
+pub mod llm;
 pub mod metrics;
 pub mod store;
 pub mod telemetry;
@@ -36,6 +38,7 @@ use tokio::net::TcpListener;
 use crate::assets::WebApp;
 use crate::config::Config;
 use crate::limits::{ConnectionLimits, RateLimits};
+use crate::llm::Llm;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreLimits};
 
@@ -48,6 +51,7 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     pub connection_limits: Arc<ConnectionLimits>,
     pub web_app: Arc<WebApp>,
+    pub llm: Arc<Llm>,
 }
 
 impl AppState {
@@ -67,6 +71,7 @@ impl AppState {
             rate_limits: Arc::new(RateLimits::new(config.rate_per_second, config.rate_burst)),
             connection_limits: Arc::new(ConnectionLimits::new(config.max_connections_per_ip)),
             web_app: Arc::new(WebApp::from_config(config.web_dir.clone())),
+            llm: Arc::new(Llm::from_config(&config)),
             config: Arc::new(config),
             store,
             metrics,
@@ -91,12 +96,13 @@ pub async fn run(
     let grace = state.config.shutdown_grace();
     let store = Arc::clone(&state.store);
     let sweeper = store::spawn_sweeper(Arc::clone(&store));
-    let pruner = spawn_rate_limit_pruner(Arc::clone(&state.rate_limits));
+    let pruner = spawn_rate_limit_pruner(Arc::clone(&state.rate_limits), Arc::clone(&state.llm));
+    let session_purger = llm::sessions::spawn_purger(Arc::clone(&state.llm));
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
-        tracing::info!("shutting down: notifying subscribers");
+        tracing::info!("shutting down: notifying subscribers and session sockets");
         store.begin_shutdown();
         let _ = stopping_tx.send(());
     };
@@ -114,6 +120,7 @@ pub async fn run(
     };
     sweeper.abort();
     pruner.abort();
+    session_purger.abort();
     match outcome {
         Some(joined) => joined??,
         None => tracing::warn!(
@@ -124,12 +131,16 @@ pub async fn run(
     Ok(())
 }
 
-fn spawn_rate_limit_pruner(rate_limits: Arc<RateLimits>) -> tokio::task::JoinHandle<()> {
+fn spawn_rate_limit_pruner(
+    rate_limits: Arc<RateLimits>,
+    llm: Arc<Llm>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(Duration::from_secs(60));
         loop {
             interval.tick().await;
             rate_limits.prune();
+            llm.prune();
         }
     })
 }

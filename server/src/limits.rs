@@ -1,5 +1,6 @@
 //! Per-client limits: the client's IP, a post/creation rate limit and a cap
-//! on concurrent real-time connections.
+//! on concurrent real-time connections. The LLM reuses both mechanisms
+//! ([`RateLimits::per_minute`], [`Slots`]) for its own, stricter limits.
 //!
 //! The rate limiter is `governor`'s keyed GCRA (a token bucket without a
 //! timer per key); its state is pruned by the sweeper so idle clients cost
@@ -7,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -71,20 +73,34 @@ impl RateLimits {
     pub fn new(per_second: u64, burst: u32) -> Self {
         let per_second = NonZeroU32::new(u32::try_from(per_second).unwrap_or(u32::MAX).max(1))
             .expect("clamped to at least 1");
+        Self::with_quota(Quota::per_second(per_second), burst)
+    }
+
+    /// A slower limit, for expensive operations such as LLM prompts.
+    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
+        let per_minute = NonZeroU32::new(per_minute.max(1)).expect("clamped to at least 1");
+        Self::with_quota(Quota::per_minute(per_minute), burst)
+    }
+
+    fn with_quota(quota: Quota, burst: u32) -> Self {
         let burst = NonZeroU32::new(burst.max(1)).expect("clamped to at least 1");
         Self {
-            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            limiter: RateLimiter::keyed(quota.allow_burst(burst)),
         }
+    }
+
+    /// Spends one unit for `ip`, or says how many seconds to wait.
+    pub fn try_spend(&self, ip: ClientIp) -> Result<(), u64> {
+        self.limiter.check_key(&ip.0).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
     }
 
     /// Spends one unit for `ip`, or says how long to wait.
     pub fn check(&self, ip: ClientIp) -> Result<(), ApiError> {
-        self.limiter.check_key(&ip.0).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            }
-        })
+        self.try_spend(ip)
+            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
     }
 
     /// Forgets clients whose buckets are full again.
@@ -94,51 +110,81 @@ impl RateLimits {
     }
 }
 
-/// Concurrent SSE and WebSocket connections per client IP.
+/// At most `per_key` holders at once per key: the shared mechanism behind
+/// the real-time connection cap and the LLM's concurrency caps.
 #[derive(Debug)]
-pub struct ConnectionLimits {
-    per_ip: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
+pub struct Slots<K: Hash + Eq> {
+    per_key: usize,
+    open: Mutex<HashMap<K, usize>>,
 }
 
-/// Holds one connection slot; dropping it frees the slot.
+/// Holds one slot; dropping it frees the slot.
 #[derive(Debug)]
-pub struct ConnectionPermit {
-    limits: Arc<ConnectionLimits>,
-    ip: IpAddr,
+pub struct SlotPermit<K: Hash + Eq + Clone> {
+    slots: Arc<Slots<K>>,
+    key: K,
 }
 
-impl ConnectionLimits {
-    pub fn new(per_ip: usize) -> Self {
+impl<K: Hash + Eq + Clone> Slots<K> {
+    pub fn new(per_key: usize) -> Self {
         Self {
-            per_ip,
+            per_key,
             open: Mutex::default(),
         }
     }
 
-    pub fn acquire(self: &Arc<Self>, ip: ClientIp) -> Result<ConnectionPermit, ApiError> {
+    pub fn per_key(&self) -> usize {
+        self.per_key
+    }
+
+    /// Takes a slot for `key`, or `None` when all of its slots are held.
+    pub fn try_acquire(self: &Arc<Self>, key: &K) -> Option<SlotPermit<K>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(ip.0).or_default();
-        if *count >= self.per_ip {
-            return Err(ApiError::TooManyConnections { limit: self.per_ip });
+        let count = open.entry(key.clone()).or_default();
+        if *count >= self.per_key {
+            if *count == 0 {
+                open.remove(key);
+            }
+            return None;
         }
         *count += 1;
-        Ok(ConnectionPermit {
-            limits: Arc::clone(self),
-            ip: ip.0,
+        Some(SlotPermit {
+            slots: Arc::clone(self),
+            key: key.clone(),
         })
     }
 }
 
-impl Drop for ConnectionPermit {
+impl<K: Hash + Eq + Clone> Drop for SlotPermit<K> {
     fn drop(&mut self) {
-        let mut open = self.limits.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.ip) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.ip);
+                open.remove(&self.key);
             }
         }
+    }
+}
+
+/// Concurrent SSE and WebSocket connections per client IP.
+#[derive(Debug)]
+pub struct ConnectionLimits(Arc<Slots<IpAddr>>);
+
+/// Holds one connection slot; dropping it frees the slot.
+pub type ConnectionPermit = SlotPermit<IpAddr>;
+
+impl ConnectionLimits {
+    pub fn new(per_ip: usize) -> Self {
+        Self(Arc::new(Slots::new(per_ip)))
+    }
+
+    pub fn acquire(&self, ip: ClientIp) -> Result<ConnectionPermit, ApiError> {
+        self.0
+            .try_acquire(&ip.0)
+            .ok_or(ApiError::TooManyConnections {
+                limit: self.0.per_key(),
+            })
     }
 }
 
@@ -148,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_connection_cap_is_per_ip_and_freed_on_drop() {
-        let limits = Arc::new(ConnectionLimits::new(2));
+        let limits = ConnectionLimits::new(2);
         let a = ClientIp(IpAddr::from([10, 0, 0, 1]));
         let b = ClientIp(IpAddr::from([10, 0, 0, 2]));
         let first = limits.acquire(a).unwrap();

@@ -14,10 +14,12 @@
 //! - [`name`]: [`StreamName`], a stream name that is valid by construction.
 //! - [`text`]: the rule for a plain message's text.
 //! - [`wire`]: the JSON shapes of messages, stream listings, events and errors.
+//! - [`protocol`]: the frames of the WebSocket session protocol at `/ws`.
 
 pub mod crypto;
 pub mod limits;
 pub mod name;
+pub mod protocol;
 pub mod text;
 pub mod wire;
 

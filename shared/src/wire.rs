@@ -156,6 +156,8 @@ pub enum EventKind {
     Presence,
     Gap,
     System,
+    /// A piece of an LLM reply while it is generated; see [`Partial`].
+    Partial,
 }
 
 impl EventKind {
@@ -165,6 +167,7 @@ impl EventKind {
             EventKind::Presence => "presence",
             EventKind::Gap => "gap",
             EventKind::System => "system",
+            EventKind::Partial => "partial",
         }
     }
 }
@@ -196,6 +199,27 @@ pub struct SystemNotice {
     pub code: String,
     /// A sentence for people.
     pub text: String,
+}
+
+/// Data of a `partial` event: a piece of the model's reply to a command, sent
+/// to the stream's subscribers as it is generated.
+///
+/// Partials are previews, never stored nor replayed, and a subscriber that
+/// falls behind may miss some: only the `reply` message that follows is
+/// guaranteed. The last partial of a command has `done: true` (and an `error`
+/// code if generation failed, in which case no reply is stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partial {
+    pub stream: StreamName,
+    /// The id of the `command` message being answered; `null` when the
+    /// command was not stored (plaintext replies on an encrypted stream).
+    pub command: Option<String>,
+    /// The new text since the previous partial (empty in the final one).
+    pub delta: String,
+    pub done: bool,
+    /// On the final partial of a failed generation, the error code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One real-time event. On SSE, `id` and `event` become the `id:` and

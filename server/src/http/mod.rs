@@ -1,6 +1,7 @@
 //! The HTTP surface. Handlers are thin: parse parameters, call the store,
 //! turn the outcome into JSON. Rules live in `malten-shared` and the store.
 
+mod commands;
 mod events;
 mod messages;
 mod params;
@@ -31,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/new", get(streams::new_private))
         .route("/messages", get(messages::list).post(messages::post))
         .route("/events", get(events::subscribe))
+        .route("/commands", get(commands::info).post(commands::post))
+        .route("/ws", get(crate::llm::socket::upgrade))
         .route("/", get(assets::serve))
         .fallback(fallback)
         .layer(middleware::from_fn_with_state(
@@ -45,13 +48,24 @@ pub fn router(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
-/// `GET /healthz`: the process is up and serving.
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+/// The span of a request: method and path only. The query string is left
+/// out because parameters (`message`, `prompt`) may carry what people wrote.
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+/// `GET /healthz`: the process is up and serving; `llm` says whether the
+/// language model features are enabled.
+async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "llm": state.llm.is_enabled()}))
 }
 
 /// Files of the web app for `GET` and `HEAD`, the JSON 404 for the rest.

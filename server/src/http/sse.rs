@@ -89,6 +89,7 @@ fn encode(delivery: &Delivery, cursor: Cursor) -> Bytes {
         }
         Delivery::Presence(presence) => frame(cursor, EventKind::Presence, presence),
         Delivery::Gap(gap) => frame(cursor, EventKind::Gap, gap),
+        Delivery::Partial(partial) => frame(cursor, EventKind::Partial, &partial.partial),
         Delivery::Shutdown(notice) => frame(cursor, EventKind::System, notice),
     }
 }

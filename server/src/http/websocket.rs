@@ -67,6 +67,7 @@ fn frames(delivery: &Delivery, cursor: Cursor) -> Vec<Utf8Bytes> {
             .collect(),
         Delivery::Presence(presence) => vec![envelope(cursor, EventKind::Presence, presence)],
         Delivery::Gap(gap) => vec![envelope(cursor, EventKind::Gap, gap)],
+        Delivery::Partial(partial) => vec![envelope(cursor, EventKind::Partial, &partial.partial)],
         Delivery::Shutdown(notice) => vec![envelope(cursor, EventKind::System, notice)],
     }
 }

@@ -23,7 +23,7 @@ use base64::Engine;
 use bytes::Bytes;
 use malten_shared::crypto::{EncryptionParams, EnvelopeError, ParamsError};
 use malten_shared::limits::GENERATED_ID_BYTES;
-use malten_shared::wire::{Cursor, Message, MessageKind, StreamInfo};
+use malten_shared::wire::{Cursor, Message, MessageKind, Partial, StreamInfo};
 use malten_shared::{check_message_text, MessageTextError, StreamName};
 use rand::RngCore;
 use tokio::sync::watch;
@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use crate::metrics::Metrics;
 
 pub use ring::{After, Positioned, Ring};
-pub use stream::{unix_nanos, Stored, Stream};
+pub use stream::{unix_nanos, PartialEvent, Stored, Stream};
 pub use subscription::{Delivery, Subscription};
 pub use sweep::spawn_sweeper;
 
@@ -328,6 +328,49 @@ impl Store {
             .ok_or(StoreError::MessageNotFound)
     }
 
+    /// The newest messages of a stream, oldest first, as many as fit in
+    /// `max_chars` characters of text (a message that does not fit ends the
+    /// selection, so the result is always a contiguous recent run).
+    pub fn recent(&self, name: &StreamName, max_chars: usize) -> Vec<Message> {
+        let Some(stream) = self.get(name) else {
+            return Vec::new();
+        };
+        let mut state = stream.lock();
+        self.expire_old(&stream, &mut state);
+        let mut budget = max_chars;
+        let mut newest_first = Vec::new();
+        for stored in state.ring.iter().rev() {
+            // Envelopes are not text the server could give anyone.
+            let Some(text) = stored.message.body.text() else {
+                break;
+            };
+            let chars = text.chars().count();
+            if chars > budget {
+                break;
+            }
+            budget -= chars;
+            newest_first.push(stored.message.clone());
+        }
+        drop(state);
+        newest_first.reverse();
+        newest_first
+    }
+
+    /// Sends an ephemeral `partial` event to the subscribers of an existing
+    /// stream. Nothing is stored; without subscribers it goes nowhere.
+    pub fn publish_partial(&self, partial: Partial) {
+        if let Some(stream) = self.get(&partial.stream) {
+            stream.publish_partial(partial);
+        }
+    }
+
+    /// Whether the stream is end-to-end encrypted, in which case the server
+    /// must not store or broadcast plaintext derived from it (see
+    /// `llm::command`).
+    pub fn stream_is_encrypted(&self, name: &StreamName) -> bool {
+        self.get(name).is_some_and(|stream| stream.is_encrypted())
+    }
+
     /// The public streams, most recently active first.
     pub fn list_public(&self) -> Vec<StreamInfo> {
         let streams: Vec<Arc<Stream>> = self
@@ -389,7 +432,10 @@ impl Store {
         self.shutdown.send_replace(true);
     }
 
-    pub(crate) fn watch_shutdown(&self) -> watch::Receiver<bool> {
+    /// A receiver that turns `true` when [`Store::begin_shutdown`] is called:
+    /// every long-lived connection (subscriptions, `/ws` sessions) uses it to
+    /// say goodbye before the server stops.
+    pub fn watch_shutdown(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
     }
 

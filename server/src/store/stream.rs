@@ -7,12 +7,24 @@ use bytes::Bytes;
 use malten_shared::crypto::check_envelope;
 use malten_shared::crypto::EncryptionParams;
 use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
-use malten_shared::wire::{Body, Cursor, Message, MessageKind, StreamInfo};
+use malten_shared::wire::{Body, Cursor, Message, MessageKind, Partial, StreamInfo};
 use malten_shared::{check_message_text, StreamName};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::ring::{Positioned, Ring};
+
+/// Partial events buffered per subscriber. A subscriber further behind than
+/// this skips partials (they are previews; the stored reply still arrives).
+const PARTIALS_BUFFER: usize = 256;
+
+/// A partial event, stamped with the stream's newest cursor when it was
+/// sent, so subscribers can deliver it after the messages that preceded it.
+#[derive(Debug)]
+pub struct PartialEvent {
+    pub after: Cursor,
+    pub partial: Partial,
+}
 
 /// Fixed per-message cost charged to the memory budget on top of the encoded
 /// bytes: the ring slot, the `Arc` and bookkeeping.
@@ -104,6 +116,10 @@ pub struct Stream {
     pub encryption: Option<EncryptionParams>,
     state: Mutex<State>,
     signal: watch::Sender<Signal>,
+    /// The side channel of ephemeral `partial` events (LLM reply previews).
+    /// Unlike messages they are not in the ring: a lagging receiver loses
+    /// some, which is acceptable only because they are never the record.
+    partials: broadcast::Sender<Arc<PartialEvent>>,
 }
 
 impl Stream {
@@ -132,6 +148,7 @@ impl Stream {
                 removed: false,
             }),
             signal,
+            partials: broadcast::channel(PARTIALS_BUFFER).0,
         }
     }
 
@@ -173,6 +190,23 @@ impl Stream {
 
     pub(super) fn watch(&self) -> watch::Receiver<Signal> {
         self.signal.subscribe()
+    }
+
+    pub(super) fn subscribe_partials(&self) -> broadcast::Receiver<Arc<PartialEvent>> {
+        self.partials.subscribe()
+    }
+
+    /// Sends a partial to the current subscribers; with none, it is dropped.
+    /// The stamp is taken under the stream's lock, so no post can slip
+    /// between reading it and sending.
+    pub(super) fn publish_partial(&self, partial: Partial) {
+        let state = self.lock();
+        let event = PartialEvent {
+            after: state.newest,
+            partial,
+        };
+        let _ = self.partials.send(Arc::new(event));
+        drop(state);
     }
 
     pub fn info(&self) -> StreamInfo {

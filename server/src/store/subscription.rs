@@ -7,13 +7,24 @@
 //! batch next time, and never slows the writer or other readers. If the ring
 //! dropped messages the reader had not seen, it gets a [`Delivery::Gap`]
 //! saying so and continues from the oldest retained message.
+//!
+//! Partial events (previews of an LLM reply) are the one exception: they come
+//! from a bounded broadcast side channel, are never replayed, and a lagging
+//! reader skips the ones it missed. They are previews of a reply that is then
+//! stored as an ordinary message, so the lossless rule still holds for
+//! everything that is part of the stream. Each partial is stamped with the
+//! stream's newest cursor when it was sent, and is held back until the reader
+//! has been given every message up to that cursor, so a reader sees the
+//! events of the two channels in the order they happened (the command, its
+//! partials, the stored reply, the final `done` partial).
 
 use std::sync::Arc;
 
 use malten_shared::wire::{Cursor, Gap, Presence, SystemNotice};
-use tokio::sync::watch;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, watch};
 
-use super::stream::{Signal, Stored, Stream};
+use super::stream::{PartialEvent, Signal, Stored, Stream};
 use super::Store;
 
 /// Most messages handed to a transport at once, so one huge backlog cannot
@@ -29,6 +40,8 @@ pub enum Delivery {
     Gap(Gap),
     /// The number of subscribers changed (sent first, then on every change).
     Presence(Presence),
+    /// A piece of an LLM reply being generated (ephemeral, may be skipped).
+    Partial(Arc<PartialEvent>),
     /// The server is shutting down; nothing follows.
     Shutdown(SystemNotice),
 }
@@ -39,6 +52,10 @@ pub struct Subscription {
     stream: Arc<Stream>,
     cursor: Cursor,
     signal: watch::Receiver<Signal>,
+    partials: broadcast::Receiver<Arc<PartialEvent>>,
+    /// A partial received but not yet delivered, because messages sent
+    /// before it have not been delivered yet.
+    pending_partial: Option<Arc<PartialEvent>>,
     shutdown: watch::Receiver<bool>,
     announced_observers: Option<usize>,
     finished: bool,
@@ -47,12 +64,15 @@ pub struct Subscription {
 impl Subscription {
     pub(super) fn new(store: Arc<Store>, stream: Arc<Stream>, cursor: Cursor) -> Self {
         let signal = stream.watch();
+        let partials = stream.subscribe_partials();
         let shutdown = store.watch_shutdown();
         Self {
             store,
             stream,
             cursor,
             signal,
+            partials,
+            pending_partial: None,
             shutdown,
             announced_observers: None,
             finished: false,
@@ -86,8 +106,20 @@ impl Subscription {
             if self.announced_observers.is_none() {
                 return Some(self.presence(signal.observers));
             }
+            if self.pending_partial.is_none() {
+                self.pending_partial = self.try_partial();
+            }
+            if let Some(partial) = self.pending_partial.take() {
+                if partial.after > self.cursor {
+                    if let Some(delivery) = self.read_ring(Some(partial.after)) {
+                        self.pending_partial = Some(partial);
+                        return Some(delivery);
+                    }
+                }
+                return Some(Delivery::Partial(partial));
+            }
             if signal.newest > self.cursor {
-                if let Some(delivery) = self.read_ring() {
+                if let Some(delivery) = self.read_ring(None) {
                     return Some(delivery);
                 }
             }
@@ -103,8 +135,29 @@ impl Subscription {
                     }
                 }
                 _ = self.shutdown.changed() => {}
+                partial = self.partials.recv() => match partial {
+                    Ok(partial) => self.pending_partial = Some(partial),
+                    Err(RecvError::Lagged(skipped)) => self.skipped(skipped),
+                    // The sender lives in the stream we hold; cannot happen.
+                    Err(RecvError::Closed) => self.finished = true,
+                },
             }
         }
+    }
+
+    /// The next partial already sent, if any, without waiting.
+    fn try_partial(&mut self) -> Option<Arc<PartialEvent>> {
+        loop {
+            match self.partials.try_recv() {
+                Ok(partial) => return Some(partial),
+                Err(TryRecvError::Lagged(skipped)) => self.skipped(skipped),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn skipped(&self, skipped: u64) {
+        tracing::debug!(stream = %self.stream.name, skipped, "slow subscriber skipped partials");
     }
 
     fn presence(&mut self, observers: usize) -> Delivery {
@@ -115,9 +168,13 @@ impl Subscription {
         })
     }
 
-    fn read_ring(&mut self) -> Option<Delivery> {
+    /// The next batch after the cursor; with `until`, only messages up to it.
+    fn read_ring(&mut self, until: Option<Cursor>) -> Option<Delivery> {
         let state = self.stream.lock();
-        let batch = state.ring.after(self.cursor, MAX_BATCH);
+        let mut batch = state.ring.after(self.cursor, MAX_BATCH);
+        if let Some(until) = until {
+            batch.items.retain(|stored| stored.message.created <= until);
+        }
         if let Some(dropped_through) = batch.gap_through {
             let gap = Gap {
                 stream: self.stream.name.clone(),

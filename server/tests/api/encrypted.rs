@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, TestApp};
 
-struct Secret {
-    params: EncryptionParams,
-    key: StreamKey,
+pub(crate) struct Secret {
+    pub params: EncryptionParams,
+    pub key: StreamKey,
 }
 
-fn secret(passphrase: &str) -> Secret {
+pub(crate) fn secret(passphrase: &str) -> Secret {
     let kdf = KdfParams::new([7; 16], MIN_ITERATIONS).unwrap();
     let key = derive_key(passphrase, &kdf).unwrap();
     Secret {
@@ -24,7 +24,7 @@ fn secret(passphrase: &str) -> Secret {
     }
 }
 
-async fn create_encrypted(
+pub(crate) async fn create_encrypted(
     app: &TestApp,
     stream: &str,
     params: &EncryptionParams,
@@ -43,7 +43,7 @@ async fn create_encrypted(
     .await
 }
 
-fn envelope(secret: &Secret, stream: &str, text: &str) -> String {
+pub(crate) fn envelope(secret: &Secret, stream: &str, text: &str) -> String {
     seal(
         &secret.key,
         stream,

@@ -34,6 +34,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     // Tests post in bursts; only the rate-limit tests want the real limit.
     config.rate_per_second = 100_000;
     config.rate_burst = 100_000;
+    // The LLM is off unless a test points it at a stub, whatever the
+    // environment of the test run says.
+    config.llm_api_key = None;
+    config.llm_base_url = None;
+    config.llm_rate_per_minute = 100_000;
+    config.llm_rate_burst = 100_000;
     configure(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -50,6 +56,25 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         shutdown: Some(tx),
         server: Some(server),
     }
+}
+
+/// The API key the LLM tests configure; it must never leak either.
+pub const TEST_API_KEY: &str = "sk-test-KEY-9b2c71";
+
+/// A server whose LLM is the stub, with short timeouts; `configure` runs last.
+pub async fn spawn_app_with_llm(
+    stub: &crate::llm_stub::LlmStub,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
+    let base_url = stub.base_url.clone();
+    spawn_app_with(move |config| {
+        config.llm_base_url = Some(base_url);
+        config.llm_api_key = Some(TEST_API_KEY.parse().unwrap());
+        config.llm_first_token_timeout_secs = 5.0;
+        config.llm_total_timeout_secs = 8.0;
+        configure(config);
+    })
+    .await
 }
 
 impl TestApp {
@@ -89,6 +114,30 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// `POST /commands` as a form.
+    pub async fn post_command(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url("/commands"))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /commands`, expecting the streamed answer; returns its events.
+    pub async fn command_ok(&self, stream: &str, prompt: &str) -> Vec<SseEvent> {
+        let response = self
+            .post_command(&[("stream", stream), ("prompt", prompt)])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "command in {stream} failed"
+        );
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        SseClient::from_response(response).all_events().await
+    }
+
     /// `POST /streams` with form parameters.
     pub async fn create_stream(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.client
@@ -115,10 +164,7 @@ impl TestApp {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "SSE request failed");
         assert_eq!(response.headers()["content-type"], "text/event-stream");
-        SseClient {
-            body: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
-        }
+        SseClient::from_response(response)
     }
 
     /// Waits until `stream` has `observers` subscribers.
@@ -193,6 +239,24 @@ pub struct SseClient {
 }
 
 impl SseClient {
+    pub fn from_response(response: reqwest::Response) -> Self {
+        SseClient {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    /// Every event until the server ends the response.
+    pub async fn all_events(mut self) -> Vec<SseEvent> {
+        let mut events = Vec::new();
+        while let Some(block) = self.next_block().await {
+            if block.comment.is_none() {
+                events.push(block);
+            }
+        }
+        events
+    }
+
     /// The next event or comment block; `None` when the server closed.
     pub async fn next_block(&mut self) -> Option<SseEvent> {
         tokio::time::timeout(DEADLINE, async {

@@ -3,7 +3,9 @@ use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with_llm, TEST_API_KEY};
+use crate::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
+use crate::ws_client::WsClient;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -57,4 +59,55 @@ async fn logs_at_every_level_never_contain_message_text() {
         !logs.contains(secret),
         "message text leaked into the logs:\n{logs}"
     );
+}
+
+/// The LLM paths: prompts, replies, the API key and the provider's error
+/// body stay out of the logs at every level, on success and on failure.
+#[tokio::test(flavor = "current_thread")]
+async fn llm_logs_never_contain_prompts_replies_keys_or_provider_bodies() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let prompt = "prompt-purple-elephant";
+    let reply = "reply-orange-giraffe";
+    let stub = LlmStub::replying(&[reply]).await;
+    let app = spawn_app_with_llm(&stub, |_| {}).await;
+    app.command_ok("diary", prompt).await;
+    let mut ws = WsClient::connect_past_motd(&app).await;
+    ws.create_session(serde_json::json!({})).await;
+    let answer = ws.chat("c", prompt).await;
+    assert_eq!(answer["content"]["success"], true);
+    // Parameters in the query string stay out of the request spans too.
+    let in_query = app
+        .client
+        .post(app.url(&format!("/commands?stream=diary&prompt={prompt}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(in_query.status(), 200);
+    in_query.text().await.unwrap();
+    stub.set_mode(Mode::Fail);
+    let failed = app
+        .post_command(&[("stream", "diary"), ("prompt", prompt)])
+        .await;
+    assert_eq!(failed.status(), 502);
+    let answer = ws.chat("d", prompt).await;
+    assert_eq!(answer["content"]["success"], false);
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("command answered") && logs.contains("status=500"),
+        "the capture works:\n{logs}"
+    );
+    for secret in [prompt, reply, TEST_API_KEY, PROVIDER_SECRET] {
+        assert!(
+            !logs.contains(secret),
+            "{secret} leaked into the logs:\n{logs}"
+        );
+    }
 }

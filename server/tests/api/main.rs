@@ -2,13 +2,18 @@
 //! `127.0.0.1:0`. One binary, themed modules; `helpers` starts servers.
 
 mod assets;
+mod commands;
 mod encrypted;
 mod events;
 mod health;
 mod helpers;
 mod limits;
+mod llm_node;
+mod llm_socket;
+mod llm_stub;
 mod logs;
 mod messages;
 mod shutdown;
 mod streams;
 mod websocket;
+mod ws_client;

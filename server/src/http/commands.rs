@@ -1,0 +1,94 @@
+//! `/commands`: ask the language model in a stream (`llm::command` does
+//! the work), and say whether it is available.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use axum::Json;
+use bytes::Bytes;
+use futures_util::stream;
+use malten_shared::limits::MAX_MESSAGE_CHARS;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::Params;
+use crate::error::ApiError;
+use crate::limits::ClientIp;
+use crate::llm::command::{self, Command, CommandEvent};
+use crate::llm::DISABLED_SENTENCE;
+use crate::AppState;
+
+/// The body of `GET /commands`.
+#[derive(Debug, Serialize)]
+pub struct CommandsInfo {
+    /// Whether `POST /commands` and `/ws` sessions can be used.
+    pub enabled: bool,
+    /// The default model, when enabled.
+    pub model: Option<String>,
+    /// Replies are cut to this many characters.
+    pub max_reply_chars: usize,
+    /// How the operator can enable it, when disabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<&'static str>,
+}
+
+/// `GET /commands`: whether the LLM is enabled, so the web app can show its
+/// commands as unavailable rather than fail when they are used.
+pub async fn info(State(state): State<AppState>) -> Json<CommandsInfo> {
+    let enabled = state.llm.is_enabled();
+    Json(CommandsInfo {
+        enabled,
+        model: enabled.then(|| state.llm.settings.model.clone()),
+        max_reply_chars: MAX_MESSAGE_CHARS,
+        disabled_reason: (!enabled).then_some(DISABLED_SENTENCE),
+    })
+}
+
+/// `POST /commands` (`stream`, `prompt`, `plaintext`): sends the prompt to
+/// the model and streams the reply back as Server-Sent Events once its first
+/// piece has arrived; failures before that are ordinary JSON errors.
+///
+/// Whether the LLM is enabled is checked before the parameters, so every
+/// request to a server without one gets `llm_disabled`.
+pub async fn post(
+    State(state): State<AppState>,
+    client: ClientIp,
+    params: Result<Params, ApiError>,
+) -> Result<Response, ApiError> {
+    state.llm.ensure_enabled()?;
+    let params = params?;
+    let stream = params.stream()?;
+    let prompt = params
+        .text("prompt")?
+        .ok_or_else(|| ApiError::invalid("`prompt` is required"))?;
+    let plaintext = params.boolean("plaintext")?.unwrap_or(false);
+    let command = Command {
+        stream,
+        prompt,
+        plaintext,
+    };
+    let events = command::run(&state.llm, &state.store, client, command).await?;
+    Ok(event_stream(events))
+}
+
+/// The caller's events as an SSE body. No `id:` fields: this response is
+/// not resumable (the stream's own `/events` is).
+fn event_stream(events: mpsc::UnboundedReceiver<CommandEvent>) -> Response {
+    let body = stream::unfold(events, |mut events| async move {
+        let event = events.recv().await?;
+        let chunk = format!("event: {}\ndata: {}\n\n", event.name(), event.data_json());
+        Some((Ok::<_, Infallible>(Bytes::from(chunk)), events))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}

@@ -1,0 +1,323 @@
+//! `POST /commands`: a prompt to the model in a stream, answered in the
+//! stream.
+//!
+//! On a plain stream the prompt is stored as a `command` message; the reply
+//! is sent to the stream's subscribers as `partial` events while it is
+//! generated, then stored once as a `reply` message (at most 1024
+//! characters), which is what replay and late readers get. The caller also
+//! receives everything as events ([`CommandEvent`]).
+//!
+//! On an end-to-end encrypted stream the server cannot take part without
+//! seeing plaintext, so it refuses unless the caller opts in with
+//! `plaintext=true`; then the reply goes to the caller only, and nothing is
+//! stored or broadcast ([`Audience::CallerOnly`]). [`Audience::choose`] is
+//! the whole rule.
+//!
+//! Generation runs in its own task once started: a caller who hangs up does
+//! not stop the reply from reaching the stream.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use malten_shared::wire::{ErrorBody, Message, MessageKind, Partial};
+use malten_shared::{check_message_text, StreamName};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use super::backend::ChatRequest;
+use super::context::{conversation, history_budget, stream_turns};
+use super::{Llm, LlmError, ProviderFailure};
+use crate::error::ApiError;
+use crate::limits::ClientIp;
+use crate::store::{Store, StoreError};
+
+/// Who gets to see a command and its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A plain stream: the prompt and the reply are stored and broadcast.
+    Stream,
+    /// An encrypted stream, plaintext agreed to: the reply goes back to the
+    /// caller only; nothing is stored, nothing is broadcast.
+    CallerOnly,
+}
+
+impl Audience {
+    /// The rule for encrypted streams, in one place.
+    pub fn choose(encrypted: bool, plaintext_opt_in: bool) -> Result<Self, LlmError> {
+        if encrypted {
+            return if plaintext_opt_in {
+                Ok(Self::CallerOnly)
+            } else {
+                Err(LlmError::PlaintextOptInRequired)
+            };
+        }
+        Ok(Self::Stream)
+    }
+}
+
+/// A command as the caller asked it.
+#[derive(Debug, Clone)]
+pub struct Command {
+    pub stream: StreamName,
+    pub prompt: String,
+    /// `plaintext=true`: needed on encrypted streams, ignored elsewhere.
+    pub plaintext: bool,
+}
+
+/// A reply that was not stored (an encrypted stream's plaintext reply): the
+/// text and where it belongs, without the id and time a message has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnstoredReply {
+    pub stream: StreamName,
+    pub text: String,
+    #[serde(rename = "type")]
+    pub kind: MessageKind,
+}
+
+/// The `reply` event's data: the stored message, or the unstored reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ReplyData {
+    Stored(Message),
+    Unstored(UnstoredReply),
+}
+
+/// What the caller of `POST /commands` receives, in order: `Command` (when
+/// stored), `Partial`s, then `Reply` or `Error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandEvent {
+    Command(Message),
+    Partial(Partial),
+    Reply(ReplyData),
+    Error(ErrorBody),
+}
+
+impl CommandEvent {
+    /// The SSE `event:` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Command(_) => "command",
+            Self::Partial(_) => "partial",
+            Self::Reply(_) => "reply",
+            Self::Error(_) => "error",
+        }
+    }
+
+    pub fn data_json(&self) -> String {
+        let json = match self {
+            Self::Command(message) => serde_json::to_string(message),
+            Self::Partial(partial) => serde_json::to_string(partial),
+            Self::Reply(reply) => serde_json::to_string(reply),
+            Self::Error(body) => serde_json::to_string(body),
+        };
+        json.expect("command events always serialize")
+    }
+}
+
+fn error_body(code: &str, error: impl ToString) -> ErrorBody {
+    ErrorBody {
+        error: error.to_string(),
+        code: code.to_owned(),
+    }
+}
+
+/// Runs `command` for `client`. Returns once the first piece of the reply
+/// has arrived, with the caller's events (the rest arrive as generated); an
+/// error before that point, including a timeout or a provider failure, is
+/// returned as such so the caller gets a proper status.
+pub async fn run(
+    llm: &Arc<Llm>,
+    store: &Arc<Store>,
+    client: ClientIp,
+    command: Command,
+) -> Result<mpsc::UnboundedReceiver<CommandEvent>, ApiError> {
+    let encrypted = store.stream_is_encrypted(&command.stream);
+    run_on(llm, store, client, command, encrypted).await
+}
+
+/// [`run`] with the stream's encryption given, so the encrypted path can be
+/// tested before streams can be encrypted.
+async fn run_on(
+    llm: &Arc<Llm>,
+    store: &Arc<Store>,
+    client: ClientIp,
+    command: Command,
+    encrypted: bool,
+) -> Result<mpsc::UnboundedReceiver<CommandEvent>, ApiError> {
+    llm.ensure_enabled()?;
+    check_message_text(&command.prompt).map_err(StoreError::from)?;
+    let audience = Audience::choose(encrypted, command.plaintext)?;
+    let stream_permit = llm.admit_stream(&command.stream)?;
+    let ip_permit = llm.admit(client)?;
+
+    let settings = &llm.settings;
+    let history = match audience {
+        // The stream's messages are ciphertext the model could not read,
+        // and must not leave for the provider in any case.
+        Audience::CallerOnly => Vec::new(),
+        Audience::Stream => stream_turns(&store.recent(
+            &command.stream,
+            history_budget(settings.context_chars, &command.prompt),
+        )),
+    };
+    let request = ChatRequest {
+        model: settings.model.clone(),
+        messages: conversation(
+            &settings.system_prompt,
+            &history,
+            &command.prompt,
+            settings.context_chars,
+        ),
+        max_tokens: settings.max_tokens,
+        temperature: None,
+        seed: None,
+    };
+    let stored_command = match audience {
+        Audience::Stream => {
+            Some(store.post(&command.stream, command.prompt, MessageKind::Command)?)
+        }
+        Audience::CallerOnly => None,
+    };
+    tracing::info!(
+        stream = %command.stream,
+        caller_only = audience == Audience::CallerOnly,
+        history_turns = history.len(),
+        "command accepted"
+    );
+
+    let (events, receiver) = mpsc::unbounded_channel();
+    if let Some(message) = &stored_command {
+        let _ = events.send(CommandEvent::Command(message.clone()));
+    }
+    let (started_tx, started_rx) = oneshot::channel();
+    let task = Task {
+        llm: Arc::clone(llm),
+        store: Arc::clone(store),
+        stream: command.stream,
+        command_id: stored_command.map(|message| message.id),
+        audience,
+        events,
+    };
+    tokio::spawn(async move {
+        let _permits = (stream_permit, ip_permit);
+        task.generate(request, started_tx).await;
+    });
+    match started_rx.await {
+        Ok(Ok(())) => Ok(receiver),
+        Ok(Err(err)) => Err(err.into()),
+        Err(_) => Err(ApiError::Internal(anyhow::anyhow!(
+            "the generation task ended without reporting"
+        ))),
+    }
+}
+
+/// The state of one command's generation task.
+struct Task {
+    llm: Arc<Llm>,
+    store: Arc<Store>,
+    stream: StreamName,
+    command_id: Option<String>,
+    audience: Audience,
+    events: mpsc::UnboundedSender<CommandEvent>,
+}
+
+impl Task {
+    async fn generate(self, request: ChatRequest, started: oneshot::Sender<Result<(), LlmError>>) {
+        let clock = Instant::now();
+        let mut generation = match self.llm.start(request).await {
+            Ok(generation) => generation,
+            Err(err) => {
+                self.log_failure(&err, clock);
+                self.broadcast_done(Some(err.code()));
+                let _ = started.send(Err(err));
+                return;
+            }
+        };
+        let _ = started.send(Ok(()));
+        while let Some(piece) = generation.next().await {
+            match piece {
+                Ok(delta) => self.partial(delta),
+                Err(err) => return self.fail(&err, clock),
+            }
+        }
+        let text = generation.into_text();
+        if text.trim().is_empty() {
+            return self.fail(&LlmError::Provider(ProviderFailure::Empty), clock);
+        }
+        let chars = text.chars().count();
+        let reply = match self.audience {
+            Audience::CallerOnly => ReplyData::Unstored(UnstoredReply {
+                stream: self.stream.clone(),
+                text,
+                kind: MessageKind::Reply,
+            }),
+            Audience::Stream => match self.store.post(&self.stream, text, MessageKind::Reply) {
+                Ok(message) => ReplyData::Stored(message),
+                Err(err) => {
+                    tracing::warn!(stream = %self.stream, code = err.code(), "reply could not be stored");
+                    self.broadcast_done(Some(err.code()));
+                    let _ = self
+                        .events
+                        .send(CommandEvent::Error(error_body(err.code(), &err)));
+                    return;
+                }
+            },
+        };
+        self.broadcast_done(None);
+        tracing::info!(
+            stream = %self.stream,
+            chars,
+            elapsed_ms = clock.elapsed().as_millis() as u64,
+            "command answered"
+        );
+        let _ = self.events.send(CommandEvent::Reply(reply));
+    }
+
+    fn partial(&self, delta: String) {
+        let partial = Partial {
+            stream: self.stream.clone(),
+            command: self.command_id.clone(),
+            delta,
+            done: false,
+            error: None,
+        };
+        if self.audience == Audience::Stream {
+            self.store.publish_partial(partial.clone());
+        }
+        let _ = self.events.send(CommandEvent::Partial(partial));
+    }
+
+    /// Tells the stream's subscribers the preview is over (the stored reply,
+    /// if any, was delivered before this through the ring).
+    fn broadcast_done(&self, error: Option<&str>) {
+        if self.audience == Audience::Stream {
+            self.store.publish_partial(Partial {
+                stream: self.stream.clone(),
+                command: self.command_id.clone(),
+                delta: String::new(),
+                done: true,
+                error: error.map(str::to_owned),
+            });
+        }
+    }
+
+    fn fail(&self, err: &LlmError, clock: Instant) {
+        self.log_failure(err, clock);
+        self.broadcast_done(Some(err.code()));
+        let _ = self
+            .events
+            .send(CommandEvent::Error(error_body(err.code(), err)));
+    }
+
+    fn log_failure(&self, err: &LlmError, clock: Instant) {
+        tracing::warn!(
+            stream = %self.stream,
+            code = err.code(),
+            elapsed_ms = clock.elapsed().as_millis() as u64,
+            "command failed"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

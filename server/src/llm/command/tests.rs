@@ -1,0 +1,302 @@
+//! The command flow against a canned backend: what is stored, what the
+//! stream's subscribers see, what the caller gets, and the encrypted-stream
+//! rule (which cannot be reached over HTTP until streams can be encrypted).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use malten_shared::wire::{Cursor, MessageKind};
+use malten_shared::StreamName;
+
+use super::*;
+use crate::llm::backend::Role;
+use crate::llm::generation::tests::Canned;
+use crate::llm::generation::Timeouts;
+use crate::llm::{LlmLimits, LlmSettings};
+use crate::metrics::Metrics;
+use crate::store::{Delivery, Page, StoreLimits};
+
+fn store() -> Arc<Store> {
+    Arc::new(Store::new(
+        StoreLimits {
+            default_ttl: Duration::from_secs(1024),
+            min_ttl: Duration::from_secs(10),
+            max_ttl: Duration::from_secs(86_400),
+            max_streams: 100,
+            max_memory_bytes: 64 * 1024 * 1024,
+        },
+        Arc::new(Metrics::new()),
+    ))
+}
+
+fn llm(backend: Canned) -> Arc<Llm> {
+    Arc::new(Llm::new(
+        LlmSettings {
+            model: "test-model".into(),
+            allowed_models: crate::llm::AllowedModels::Only(Vec::new()),
+            system_prompt: "be brief".into(),
+            max_tokens: 64,
+            context_chars: 1000,
+            timeouts: Timeouts {
+                first_token: Duration::from_secs(5),
+                total: Duration::from_secs(20),
+            },
+        },
+        LlmLimits {
+            per_ip: 2,
+            per_stream: 1,
+            rate_per_minute: 1000,
+            rate_burst: 1000,
+            session_idle: Duration::from_secs(60),
+            max_sessions: 10,
+        },
+        Some(Arc::new(backend)),
+    ))
+}
+
+const CLIENT: ClientIp = ClientIp(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+
+fn name(raw: &str) -> StreamName {
+    StreamName::parse(raw).unwrap()
+}
+
+fn command(stream: &str, prompt: &str, plaintext: bool) -> Command {
+    Command {
+        stream: name(stream),
+        prompt: prompt.into(),
+        plaintext,
+    }
+}
+
+fn stored(store: &Store, stream: &str) -> Vec<serde_json::Value> {
+    let page = store.page(
+        &name(stream),
+        Page::Forward {
+            after: Cursor::START,
+        },
+        1024,
+    );
+    serde_json::from_slice(&page).unwrap()
+}
+
+async fn all_events(mut events: mpsc::UnboundedReceiver<CommandEvent>) -> Vec<CommandEvent> {
+    let mut all = Vec::new();
+    while let Some(event) = events.recv().await {
+        all.push(event);
+    }
+    all
+}
+
+#[test]
+fn encrypted_streams_need_the_plaintext_opt_in_and_then_reach_only_the_caller() {
+    let cases = [
+        (false, false, Ok(Audience::Stream)),
+        (false, true, Ok(Audience::Stream)),
+        (true, false, Err(LlmError::PlaintextOptInRequired)),
+        (true, true, Ok(Audience::CallerOnly)),
+    ];
+    for (encrypted, plaintext, expected) in cases {
+        assert_eq!(
+            Audience::choose(encrypted, plaintext),
+            expected,
+            "encrypted={encrypted} plaintext={plaintext}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plain_stream_stores_the_command_then_the_reply_and_previews_it_to_subscribers() {
+    let store = store();
+    let llm = llm(Canned {
+        pause: Duration::from_secs(1),
+        ..Canned::new(&["Four", "."])
+    });
+    let mut subscriber = store.subscribe(&name("math"), None).unwrap();
+    assert!(matches!(
+        subscriber.next().await,
+        Some(Delivery::Presence(_))
+    ));
+
+    let caller = async {
+        let events = run(&llm, &store, CLIENT, command("math", "2+2?", false))
+            .await
+            .unwrap();
+        all_events(events).await
+    };
+    // A subscriber reading while the reply is generated.
+    let live = async {
+        let mut seen = Vec::new();
+        let mut command_ids = Vec::new();
+        while seen.last() != Some(&"done".to_owned()) {
+            match subscriber.next().await.unwrap() {
+                Delivery::Messages(batch) => {
+                    seen.extend(batch.iter().map(|m| format!("{:?}", m.message.kind)))
+                }
+                Delivery::Partial(event) => {
+                    command_ids.push(event.partial.command.clone().unwrap());
+                    seen.push(describe_partial(&event));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (seen, command_ids)
+    };
+    let (events, (seen, command_ids)) = tokio::join!(caller, live);
+
+    let messages = stored(&store, "math");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["type"], "command");
+    assert_eq!(messages[0]["text"], "2+2?");
+    assert_eq!(messages[1]["type"], "reply");
+    assert_eq!(messages[1]["text"], "Four.");
+    let names: Vec<_> = events.iter().map(CommandEvent::name).collect();
+    assert_eq!(names, ["command", "partial", "partial", "reply"]);
+    assert_eq!(seen, ["Command", "Four", ".", "Reply", "done"]);
+    assert!(command_ids.iter().all(|id| id == &messages[0]["id"]));
+}
+
+fn describe_partial(event: &crate::store::PartialEvent) -> String {
+    if event.partial.done {
+        "done".into()
+    } else {
+        event.partial.delta.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscriber_reading_late_still_sees_the_events_in_the_order_they_happened() {
+    let store = store();
+    let llm = llm(Canned::new(&["Four", "."]));
+    let mut subscriber = store.subscribe(&name("late"), None).unwrap();
+    assert!(matches!(
+        subscriber.next().await,
+        Some(Delivery::Presence(_))
+    ));
+    all_events(
+        run(&llm, &store, CLIENT, command("late", "2+2?", false))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mut seen = Vec::new();
+    while seen.last() != Some(&"done".to_owned()) {
+        match subscriber.next().await.unwrap() {
+            Delivery::Messages(batch) => {
+                seen.extend(batch.iter().map(|m| format!("{:?}", m.message.kind)))
+            }
+            Delivery::Partial(event) => seen.push(describe_partial(&event)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, ["Command", "Four", ".", "Reply", "done"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_model_gets_the_system_prompt_recent_messages_and_the_prompt() {
+    let store = store();
+    let backend = Canned::new(&["ok"]);
+    let requests = Arc::clone(&backend.requests);
+    let llm = llm(backend);
+    for text in ["old", "newer"] {
+        store
+            .post(&name("ctx"), text.into(), MessageKind::Message)
+            .unwrap();
+    }
+    all_events(
+        run(&llm, &store, CLIENT, command("ctx", "question", false))
+            .await
+            .unwrap(),
+    )
+    .await;
+    let requests = requests.lock().unwrap();
+    let turns: Vec<_> = requests[0]
+        .messages
+        .iter()
+        .map(|m| (m.role, m.content.as_str()))
+        .collect();
+    assert_eq!(
+        turns,
+        [
+            (Role::System, "be brief"),
+            (Role::User, "old"),
+            (Role::User, "newer"),
+            (Role::User, "question"),
+        ]
+    );
+    assert_eq!(requests[0].model, "test-model");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_the_opt_in_an_encrypted_stream_gets_nothing_stored_and_nothing_broadcast() {
+    let store = store();
+    let llm = llm(Canned::new(&["secret ", "answer"]));
+    store
+        .post(&name("sealed"), "ciphertext".into(), MessageKind::Message)
+        .unwrap();
+    let mut subscriber = store.subscribe(&name("sealed"), None).unwrap();
+    assert!(matches!(
+        subscriber.next().await,
+        Some(Delivery::Presence(_))
+    ));
+
+    let events = run_on(
+        &llm,
+        &store,
+        CLIENT,
+        command("sealed", "plain prompt", true),
+        true,
+    )
+    .await
+    .unwrap();
+    let events = all_events(events).await;
+
+    let names: Vec<_> = events.iter().map(CommandEvent::name).collect();
+    assert_eq!(names, ["partial", "partial", "reply"], "no command event");
+    match events.last().unwrap() {
+        CommandEvent::Reply(ReplyData::Unstored(reply)) => assert_eq!(reply.text, "secret answer"),
+        other => panic!("expected an unstored reply, got {other:?}"),
+    }
+    assert_eq!(
+        stored(&store, "sealed").len(),
+        1,
+        "only the earlier message"
+    );
+    let nothing = tokio::time::timeout(Duration::from_secs(60), subscriber.next()).await;
+    assert!(nothing.is_err(), "subscribers saw {nothing:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_the_opt_in_an_encrypted_stream_is_refused_before_anything_happens() {
+    let store = store();
+    let backend = Canned::new(&["never"]);
+    let started = Arc::clone(&backend.started);
+    let llm = llm(backend);
+    let refused = run_on(&llm, &store, CLIENT, command("sealed", "hi", false), true)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "plaintext_opt_in_required");
+    assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(stored(&store, "sealed").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_command_in_a_busy_stream_is_refused() {
+    let store = store();
+    let llm = llm(Canned {
+        pause: Duration::from_secs(1),
+        ..Canned::new(&["slow", "reply"])
+    });
+    let first = run(&llm, &store, CLIENT, command("busy", "one", false))
+        .await
+        .unwrap();
+    let second = run(&llm, &store, CLIENT, command("busy", "two", false))
+        .await
+        .unwrap_err();
+    assert_eq!(second.code(), "llm_stream_busy");
+    all_events(first).await;
+    // The slot is free again once the reply is stored.
+    tokio::task::yield_now().await;
+    let third = run(&llm, &store, CLIENT, command("busy", "three", false)).await;
+    assert!(third.is_ok());
+}
