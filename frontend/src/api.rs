@@ -3,7 +3,7 @@
 
 use gloo_net::http::{Request, Response};
 use malten_shared::crypto::EncryptionParams;
-use malten_shared::wire::{Cursor, ErrorBody, Message, StreamInfo};
+use malten_shared::wire::{CommandsInfo, Cursor, ErrorBody, Message, StreamInfo};
 use malten_shared::StreamName;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -152,4 +152,106 @@ pub async fn older_messages(
         percent_encode(stream.as_str())
     ))
     .await
+}
+
+/// `GET /commands`: whether the server has an LLM.
+pub async fn commands_info() -> Result<CommandsInfo, ApiFailure> {
+    get("/commands").await
+}
+
+/// `POST /commands`: asks the LLM and returns its reply once complete.
+///
+/// On a plain stream the server also stores the prompt and the reply and
+/// streams the reply to everyone; on an encrypted stream `plaintext` must be
+/// true (the user agreed that this prompt leaves the encryption) and the
+/// reply comes back only here.
+pub async fn run_command(
+    stream: &StreamName,
+    prompt: &str,
+    plaintext: bool,
+) -> Result<String, ApiFailure> {
+    #[derive(Serialize)]
+    struct Ask<'a> {
+        stream: &'a str,
+        prompt: &'a str,
+        plaintext: bool,
+    }
+    let response = Request::post("/commands")
+        .json(&Ask {
+            stream: stream.as_str(),
+            prompt,
+            plaintext,
+        })
+        .map_err(ApiFailure::network)?
+        .send()
+        .await
+        .map_err(ApiFailure::network)?;
+    if !response.ok() {
+        return Err(parse::<serde_json::Value>(response)
+            .await
+            .err()
+            .unwrap_or_else(|| ApiFailure::network("unexpected answer")));
+    }
+    let body = response.text().await.map_err(ApiFailure::network)?;
+    reply_from_events(&body)
+}
+
+/// The reply (or the error) in the event stream of `POST /commands`.
+fn reply_from_events(body: &str) -> Result<String, ApiFailure> {
+    for (event, data) in sse_events(body).into_iter().rev() {
+        match event.as_str() {
+            "reply" => {
+                let reply: serde_json::Value =
+                    serde_json::from_str(&data).map_err(ApiFailure::network)?;
+                return Ok(reply["text"].as_str().unwrap_or_default().to_owned());
+            }
+            "error" => {
+                let error: ErrorBody = serde_json::from_str(&data).map_err(ApiFailure::network)?;
+                return Err(ApiFailure {
+                    message: capitalise(&error.error),
+                    code: Some(error.code),
+                    status: None,
+                });
+            }
+            _ => {}
+        }
+    }
+    Err(ApiFailure::network("the reply ended early"))
+}
+
+/// `(event, data)` pairs of a complete Server-Sent Events body.
+fn sse_events(body: &str) -> Vec<(String, String)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut event = String::from("message");
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    event = value.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.strip_prefix(' ').unwrap_or(value));
+                }
+            }
+            (!data.is_empty()).then_some((event, data))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reply_is_read_from_the_command_events() {
+        let body = "event: partial\ndata: {\"delta\":\"Hi\"}\n\nevent: reply\ndata: {\"text\":\"Hi there\"}\n\n";
+        assert_eq!(reply_from_events(body), Ok("Hi there".to_owned()));
+    }
+
+    #[test]
+    fn an_error_event_becomes_a_failure_with_its_code() {
+        let body = "event: partial\ndata: {}\n\nevent: error\ndata: {\"error\":\"the model timed out\",\"code\":\"llm_timeout\"}\n\n";
+        let failure = reply_from_events(body).unwrap_err();
+        assert_eq!(failure.code.as_deref(), Some("llm_timeout"));
+        assert_eq!(failure.message, "The model timed out.");
+    }
 }

@@ -6,7 +6,7 @@
 //! where this tab left off: no loss, no duplicates. The connection closes
 //! when the returned [`LiveStream`] is dropped.
 
-use malten_shared::wire::{Cursor, Gap, Message, Presence, SystemNotice};
+use malten_shared::wire::{Cursor, Gap, Message, Partial, Presence, SystemNotice};
 use malten_shared::StreamName;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -21,6 +21,9 @@ pub enum Live {
     Presence(Presence),
     Gap(Gap),
     System(SystemNotice),
+    /// A piece of an LLM reply being generated (a preview; the reply itself
+    /// arrives as a message).
+    Partial(Partial),
     /// The connection dropped; the browser is reconnecting.
     Reconnecting,
     /// The connection is (again) open.
@@ -50,7 +53,7 @@ impl LiveStream {
         let source = EventSource::new(&url)
             .map_err(|_| "This browser cannot open a live connection.".to_owned())?;
         let mut handlers = Vec::new();
-        for kind in ["message", "presence", "gap", "system"] {
+        for kind in ["message", "presence", "gap", "system", "partial"] {
             let mut deliver = deliver.clone();
             let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let Some(data) = event.data().as_string() else {
@@ -60,6 +63,7 @@ impl LiveStream {
                     "message" => serde_json::from_str(&data).map(Live::Message),
                     "presence" => serde_json::from_str(&data).map(Live::Presence),
                     "gap" => serde_json::from_str(&data).map(Live::Gap),
+                    "partial" => serde_json::from_str(&data).map(Live::Partial),
                     _ => serde_json::from_str(&data).map(Live::System),
                 };
                 if let Ok(live) = parsed {

@@ -13,6 +13,7 @@
 //! - [`pages`]: explore, create, stream. [`components`]: their pieces.
 
 pub mod api;
+pub mod command;
 pub mod components;
 pub mod events;
 pub mod keys;

@@ -234,6 +234,20 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
+/// The body of `GET /commands`: whether the LLM path is available.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandsInfo {
+    /// Whether `POST /commands` and `/ws` sessions can be used.
+    pub enabled: bool,
+    /// The default model, when enabled.
+    pub model: Option<String>,
+    /// Replies are cut to this many characters.
+    pub max_reply_chars: usize,
+    /// How the operator can enable it, when disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+}
+
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

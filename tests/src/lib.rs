@@ -1,1 +1,7 @@
-//! Helpers shared by the end-to-end tests live in `tests/e2e/`.
+//! Test support shared by Malten's test suites, and the home of the
+//! end-to-end tests in `tests/e2e/`.
+//!
+//! - [`llm_stub`]: a local OpenAI-compatible server, used by the server's API
+//!   tests and by the browser tests of LLM commands.
+
+pub mod llm_stub;

@@ -14,10 +14,11 @@ use leptos::html::Ol;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use malten_shared::crypto::{Plaintext, PlaintextKind};
-use malten_shared::wire::{Body, Cursor, Message, MessageKind, StreamInfo};
+use malten_shared::wire::{Body, CommandsInfo, Cursor, Message, MessageKind, StreamInfo};
 use malten_shared::StreamName;
 
 use crate::api;
+use crate::command::llm_prompt;
 use crate::components::composer::Composer;
 use crate::components::message::{MessageView, Role, Shown};
 use crate::components::passphrase::PassphrasePrompt;
@@ -64,7 +65,16 @@ struct Page {
     sending: RwSignal<bool>,
     send_error: RwSignal<Option<String>>,
     list: NodeRef<Ol>,
+    /// Whether the server has an LLM (`None` until known).
+    llm: RwSignal<Option<CommandsInfo>>,
+    /// The LLM reply being generated, shown until the reply arrives.
+    preview: RwSignal<Option<String>>,
 }
+
+const LEAVES_ENCRYPTION: &str =
+    "This prompt will leave the end-to-end encryption: the server and the \
+LLM provider will read it in plaintext. The prompt and the reply are then posted into this stream \
+encrypted. Send it?";
 
 impl Page {
     fn new(name: StreamName) -> Self {
@@ -84,6 +94,8 @@ impl Page {
             sending: RwSignal::new(false),
             send_error: RwSignal::new(None),
             list: NodeRef::new(),
+            llm: RwSignal::new(None),
+            preview: RwSignal::new(None),
         }
     }
 
@@ -99,6 +111,11 @@ impl Page {
     /// Loads the stream's description and unlocks it if it can.
     async fn start(self, secret: Option<String>) {
         let name = self.name();
+        spawn_local(async move {
+            if let Ok(info) = api::commands_info().await {
+                self.llm.set(Some(info));
+            }
+        });
         let info = match api::stream_info(&name).await {
             Ok(info) => info,
             Err(err) => return self.phase.set(Phase::Failed(err.to_string())),
@@ -195,6 +212,9 @@ impl Page {
                 if self.seen.with_value(|seen| seen.contains(&message.id)) {
                     return;
                 }
+                if message.kind == MessageKind::Reply {
+                    self.preview.set(None);
+                }
                 let shown = self.show(&message).await;
                 self.append(shown);
             }
@@ -209,6 +229,17 @@ impl Page {
                 Cursor::START,
                 notice.text,
             )),
+            Live::Partial(partial) => {
+                if partial.done {
+                    self.preview.set(None);
+                } else {
+                    self.preview.update(|preview| {
+                        preview
+                            .get_or_insert_with(String::new)
+                            .push_str(&partial.delta)
+                    });
+                }
+            }
             Live::Reconnecting => self.reconnecting.set(true),
             Live::Open => self.reconnecting.set(false),
         }
@@ -309,15 +340,69 @@ impl Page {
         shown
     }
 
-    /// Sends the draft: sealed in an encrypted stream, as text otherwise.
+    /// Sends the draft: sealed in an encrypted stream, as text otherwise;
+    /// `/ai …` goes to the LLM.
     async fn send(self, text: String, nick: String) {
-        self.sending.set(true);
         self.send_error.set(None);
+        if let Some(prompt) = llm_prompt(&text) {
+            let prompt = prompt.to_owned();
+            return self.ask(prompt, nick).await;
+        }
+        self.sending.set(true);
         let outcome = self.post(&text, &nick, PlaintextKind::Message).await;
         self.sending.set(false);
         match outcome {
             Ok(()) => self.draft.set(String::new()),
             Err(err) => self.send_error.set(Some(err)),
+        }
+    }
+
+    /// An LLM command. In a plain stream the server stores and broadcasts
+    /// the prompt and reply. In an encrypted one the user first agrees that
+    /// the prompt leaves the encryption; the reply comes back to this tab
+    /// only, and both are then posted encrypted.
+    async fn ask(self, prompt: String, nick: String) {
+        match self.llm.get_untracked() {
+            Some(info) if info.enabled => {}
+            Some(info) => {
+                let reason = info.disabled_reason.unwrap_or_default();
+                return self.send_error.set(Some(format!(
+                    "LLM commands are unavailable on this server. {reason}"
+                )));
+            }
+            None => {
+                return self
+                    .send_error
+                    .set(Some("LLM commands are unavailable right now.".into()))
+            }
+        }
+        let encrypted = self.encrypted();
+        if encrypted && !confirm(LEAVES_ENCRYPTION) {
+            return;
+        }
+        self.sending.set(true);
+        self.preview.set(Some(String::new()));
+        let outcome = async {
+            let reply = api::run_command(&self.name(), &prompt, encrypted)
+                .await
+                .map_err(|err| err.to_string())?;
+            if encrypted {
+                self.post(&prompt, &nick, PlaintextKind::LlmPrompt).await?;
+                self.post(&reply, "", PlaintextKind::LlmReply).await?;
+            }
+            Ok::<(), String>(())
+        }
+        .await;
+        self.sending.set(false);
+        if encrypted {
+            self.preview.set(None);
+        }
+        match outcome {
+            Ok(()) => self.draft.set(String::new()),
+            Err(err) => {
+                self.preview.set(None);
+                self.send_error.set(Some(err));
+            }
         }
     }
 
@@ -347,6 +432,10 @@ impl Page {
         }
         Ok(())
     }
+}
+
+fn confirm(question: &str) -> bool {
+    web_sys::window().is_some_and(|window| window.confirm_with_message(question).unwrap_or(false))
 }
 
 /// Replaces `#name/secret` by `#name` without a navigation, so the secret
@@ -445,6 +534,14 @@ pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
                             <MessageView message />
                         </For>
                     </ol>
+                    {move || page.preview.get().map(|text| view! {
+                        <p class="preview" role="status" data-testid="llm-preview">
+                            {if text.is_empty() { "The LLM is thinking…".to_owned() } else { text }}
+                        </p>
+                    })}
+                    {move || page.llm.get().filter(|info| !info.enabled).map(|_| view! {
+                        <p class="muted" data-testid="llm-unavailable">"LLM commands (/ai) are unavailable on this server."</p>
+                    })}
                     <Composer
                         draft=page.draft
                         encrypted=page.encrypted()

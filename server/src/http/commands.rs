@@ -11,7 +11,7 @@ use axum::Json;
 use bytes::Bytes;
 use futures_util::stream;
 use malten_shared::limits::MAX_MESSAGE_CHARS;
-use serde::Serialize;
+use malten_shared::wire::CommandsInfo;
 use tokio::sync::mpsc;
 
 use super::Params;
@@ -21,20 +21,6 @@ use crate::llm::command::{self, Command, CommandEvent};
 use crate::llm::DISABLED_SENTENCE;
 use crate::AppState;
 
-/// The body of `GET /commands`.
-#[derive(Debug, Serialize)]
-pub struct CommandsInfo {
-    /// Whether `POST /commands` and `/ws` sessions can be used.
-    pub enabled: bool,
-    /// The default model, when enabled.
-    pub model: Option<String>,
-    /// Replies are cut to this many characters.
-    pub max_reply_chars: usize,
-    /// How the operator can enable it, when disabled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disabled_reason: Option<&'static str>,
-}
-
 /// `GET /commands`: whether the LLM is enabled, so the web app can show its
 /// commands as unavailable rather than fail when they are used.
 pub async fn info(State(state): State<AppState>) -> Json<CommandsInfo> {
@@ -43,7 +29,7 @@ pub async fn info(State(state): State<AppState>) -> Json<CommandsInfo> {
         enabled,
         model: enabled.then(|| state.llm.settings.model.clone()),
         max_reply_chars: MAX_MESSAGE_CHARS,
-        disabled_reason: (!enabled).then_some(DISABLED_SENTENCE),
+        disabled_reason: (!enabled).then(|| DISABLED_SENTENCE.to_owned()),
     })
 }
 

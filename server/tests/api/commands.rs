@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use crate::helpers::{
     assert_error, spawn_app, spawn_app_with_llm, SseClient, SseEvent, DEADLINE, TEST_API_KEY,
 };
-use crate::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
 use crate::ws_client::{b64, WsClient};
+use malten_tests::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
 
 fn names(events: &[SseEvent]) -> Vec<&str> {
     events.iter().map(|event| event.event.as_str()).collect()

@@ -63,7 +63,7 @@ pub const TEST_API_KEY: &str = "sk-test-KEY-9b2c71";
 
 /// A server whose LLM is the stub, with short timeouts; `configure` runs last.
 pub async fn spawn_app_with_llm(
-    stub: &crate::llm_stub::LlmStub,
+    stub: &malten_tests::llm_stub::LlmStub,
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
     let base_url = stub.base_url.clone();

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::helpers::spawn_app_with_llm;
-use crate::llm_stub::LlmStub;
+use malten_tests::llm_stub::LlmStub;
 
 #[tokio::test]
 async fn a_node_websocket_client_pings_creates_a_session_and_chats() {

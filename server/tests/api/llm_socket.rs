@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
 use crate::helpers::{spawn_app_with, spawn_app_with_llm, DEADLINE, TEST_API_KEY};
-use crate::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
 use crate::ws_client::{b64, text_of, WsClient};
+use malten_tests::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
 
 #[tokio::test]
 async fn the_message_of_the_day_arrives_first_as_base64_text() {

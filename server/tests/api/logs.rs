@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::helpers::{spawn_app, spawn_app_with_llm, TEST_API_KEY};
-use crate::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
 use crate::ws_client::WsClient;
+use malten_tests::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -10,7 +10,6 @@ mod helpers;
 mod limits;
 mod llm_node;
 mod llm_socket;
-mod llm_stub;
 mod logs;
 mod messages;
 mod shutdown;

@@ -5,6 +5,7 @@
 
 mod browser;
 mod cli;
+mod llm;
 mod process;
 mod proxy;
 mod toolchain;
