@@ -1,11 +1,12 @@
 # The two commands of the README, and a few more.
 #   make run    set up, build the web app and the server, serve on 127.0.0.1:9090
 #   make test   set up, build, lint and run every test (what CI runs)
-#   make bench  the fan-out benchmark against Redis pub/sub
+#   make bench      the fan-out benchmark against Redis pub/sub
+#   make bench-web  the web app's speed in Chromium
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test setup setup-test frontend lint bench clean
+.PHONY: run test setup setup-test frontend lint bench bench-web clean
 
 run: setup frontend
 	$(CARGO) run --release -p malten-server --bin malten -- $(ARGS)
@@ -31,6 +32,12 @@ lint:
 bench:
 	scripts/setup.sh bench
 	$(CARGO) run --release -p malten-tests --bin malten-bench -- $(ARGS)
+
+# The web app's speed in Chromium (key derivation, decrypt and render 1024
+# messages, download size).
+bench-web: setup-test frontend
+	$(CARGO) build -p malten-server --bin malten
+	$(CARGO) test -p malten-tests --test e2e -- --ignored --nocapture web_app_speed_in_chromium
 
 clean:
 	$(CARGO) clean

@@ -97,6 +97,7 @@ impl Key {
     /// Derives the stream key from a passphrase (PBKDF2-HMAC-SHA256 over
     /// the NFC form of the passphrase).
     pub async fn derive(passphrase: &str, salt: &[u8], iterations: u32) -> Result<Key, KeyError> {
+        let span = crate::perf::Span::start("malten:derive");
         let subtle = subtle()?;
         // NFC through the browser's own Unicode tables (String.normalize),
         // which saves shipping a copy of them in the module.
@@ -126,6 +127,7 @@ impl Key {
         .unchecked_into::<CryptoKey>();
         // The raw key bytes lived only in that typed array; clear them.
         raw.fill(0, 0, raw.length());
+        span.end();
         Ok(Key { aes })
     }
 

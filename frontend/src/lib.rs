@@ -11,6 +11,7 @@
 //! - [`api`], [`events`]: HTTP calls and the live `EventSource`.
 //! - [`keys`], [`storage`]: envelope v1 with WebCrypto; where passphrases live.
 //! - [`pages`]: explore, create, stream. [`components`]: their pieces.
+//! - [`perf`]: User Timing marks for the work users wait for.
 
 pub mod api;
 pub mod command;
@@ -19,6 +20,7 @@ pub mod events;
 pub mod keys;
 pub mod linkify;
 pub mod pages;
+pub mod perf;
 pub mod route;
 pub mod storage;
 

@@ -29,7 +29,7 @@ use crate::keys::Key;
 use crate::storage;
 
 /// Messages per history request.
-const PAGE: usize = 100;
+const PAGE: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Phase {
@@ -268,6 +268,7 @@ impl Page {
         match api::older_messages(&self.name(), oldest, PAGE).await {
             Ok(page) => {
                 let exhausted = page.len() < PAGE;
+                let span = self.time_batch(page.len());
                 let shown = self.show_all(page.into_iter().rev().collect()).await;
                 let before = self.list.get_untracked().map(|list| list.scroll_height());
                 self.seen
@@ -276,6 +277,7 @@ impl Page {
                     messages.splice(0..0, shown);
                 });
                 keep_scroll_position(self.list, before);
+                span.end_after_render();
                 self.older.set(if exhausted {
                     Older::Exhausted
                 } else {
@@ -289,8 +291,22 @@ impl Page {
         }
     }
 
+    /// Decrypts (where needed) a batch of messages, concurrently, in order.
     async fn show_all(self, messages: Vec<Message>) -> Vec<Shown> {
-        futures::future::join_all(messages.iter().map(|message| self.show(message))).await
+        let span = crate::perf::Span::start(format!(
+            "malten:decrypt:{}:{}",
+            messages.len(),
+            js_sys::Date::now()
+        ));
+        let out =
+            futures::future::join_all(messages.iter().map(|message| self.show(message))).await;
+        span.end();
+        out
+    }
+
+    /// Starts timing a batch that is about to be decrypted and rendered.
+    fn time_batch(self, len: usize) -> crate::perf::Span {
+        crate::perf::Span::start(format!("malten:show:{len}:{}", js_sys::Date::now()))
     }
 
     /// A message as shown: plain text, or decrypted with the stream key.

@@ -90,3 +90,41 @@ async fn sigterm_stops_the_server_within_five_seconds() {
         .unwrap();
     assert!(exit.success(), "clean exit: {exit}");
 }
+
+#[tokio::test]
+async fn the_server_writes_no_files() {
+    let workdir = std::env::temp_dir().join(format!("malten-nofiles-{}", std::process::id()));
+    std::fs::create_dir_all(&workdir).unwrap();
+    let server = Server::start_in(&workdir, &[]).await;
+    let http = reqwest::Client::new();
+    let created = http
+        .post(server.url("/streams"))
+        .form(&[("stream", "disk"), ("private", "false")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    for i in 0..20 {
+        let text = format!("message {i}");
+        let posted = http
+            .post(server.url("/messages"))
+            .form(&[("stream", "disk"), ("message", text.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 201);
+    }
+    let page = http
+        .get(server.url("/messages?stream=disk"))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.status().is_success());
+    drop(server);
+    let left: Vec<_> = std::fs::read_dir(&workdir).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "files appeared in the working directory: {left:?}"
+    );
+    std::fs::remove_dir_all(&workdir).unwrap();
+}

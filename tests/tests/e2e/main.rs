@@ -9,4 +9,5 @@ mod llm;
 mod process;
 mod proxy;
 mod toolchain;
+mod web_perf;
 mod webdriver;

@@ -34,7 +34,13 @@ impl Server {
     /// Starts `malten --addr 127.0.0.1:0 <args>` and waits for its
     /// "listening" log line to learn the port.
     pub async fn start(args: &[&str]) -> Server {
+        Self::start_in(&std::env::temp_dir(), args).await
+    }
+
+    /// [`Server::start`] with `dir` as the working directory.
+    pub async fn start_in(dir: &std::path::Path, args: &[&str]) -> Server {
         let mut child = Command::new(malten_binary())
+            .current_dir(dir)
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")
