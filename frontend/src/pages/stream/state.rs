@@ -1,10 +1,5 @@
-//! One stream: unlock (if encrypted), history, live messages, composer.
-//!
-//! Order of events: stream info → key (for an encrypted stream, from the
-//! link, this tab, a remembered passphrase, or by asking) → the newest page
-//! of history → the live connection, resuming right after the newest message
-//! loaded, so nothing falls between the two. Live events are handled one at
-//! a time, in order, even though decryption is asynchronous.
+//! The state and behaviour of the stream page: unlocking, history, the live
+//! connection, sending and LLM commands. The view is in `mod.rs`.
 
 use std::collections::HashSet;
 
@@ -17,13 +12,13 @@ use malten_shared::crypto::{Plaintext, PlaintextKind};
 use malten_shared::wire::{Body, CommandsInfo, Cursor, Message, MessageKind, StreamInfo};
 use malten_shared::StreamName;
 
+use super::dom::{
+    confirm, hide_secret_from_address_bar, is_near_bottom, keep_scroll_position, scroll_to_bottom,
+};
 use crate::api;
 use crate::command::llm_prompt;
-use crate::components::composer::Composer;
-use crate::components::message::{MessageView, Role, Shown};
-use crate::components::passphrase::PassphrasePrompt;
-use crate::components::privacy_badge::{EncryptionLimits, Privacy, PrivacyBadge};
-use crate::components::share::SharePanel;
+use crate::components::message::{Role, Shown};
+use crate::components::privacy_badge::Privacy;
 use crate::events::{Live, LiveStream};
 use crate::keys::Key;
 use crate::storage;
@@ -32,7 +27,7 @@ use crate::storage;
 const PAGE: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     Loading,
     Locked { error: Option<String> },
     Unlocking,
@@ -41,7 +36,7 @@ enum Phase {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Older {
+pub(super) enum Older {
     Idle,
     Loading,
     Exhausted,
@@ -49,26 +44,26 @@ enum Older {
 
 /// The page's state: signals are `Copy`, so handlers capture it freely.
 #[derive(Clone, Copy)]
-struct Page {
-    name: StoredValue<StreamName>,
-    info: RwSignal<Option<StreamInfo>>,
-    phase: RwSignal<Phase>,
-    key: StoredValue<Option<Key>, LocalStorage>,
-    passphrase: RwSignal<Option<String>>,
-    messages: RwSignal<Vec<Shown>>,
-    seen: StoredValue<HashSet<String>>,
-    observers: RwSignal<usize>,
-    reconnecting: RwSignal<bool>,
-    live: StoredValue<Option<LiveStream>, LocalStorage>,
-    older: RwSignal<Older>,
-    draft: RwSignal<String>,
-    sending: RwSignal<bool>,
-    send_error: RwSignal<Option<String>>,
-    list: NodeRef<Ol>,
+pub(super) struct Page {
+    pub(super) name: StoredValue<StreamName>,
+    pub(super) info: RwSignal<Option<StreamInfo>>,
+    pub(super) phase: RwSignal<Phase>,
+    pub(super) key: StoredValue<Option<Key>, LocalStorage>,
+    pub(super) passphrase: RwSignal<Option<String>>,
+    pub(super) messages: RwSignal<Vec<Shown>>,
+    pub(super) seen: StoredValue<HashSet<String>>,
+    pub(super) observers: RwSignal<usize>,
+    pub(super) reconnecting: RwSignal<bool>,
+    pub(super) live: StoredValue<Option<LiveStream>, LocalStorage>,
+    pub(super) older: RwSignal<Older>,
+    pub(super) draft: RwSignal<String>,
+    pub(super) sending: RwSignal<bool>,
+    pub(super) send_error: RwSignal<Option<String>>,
+    pub(super) list: NodeRef<Ol>,
     /// Whether the server has an LLM (`None` until known).
-    llm: RwSignal<Option<CommandsInfo>>,
+    pub(super) llm: RwSignal<Option<CommandsInfo>>,
     /// The LLM reply being generated, shown until the reply arrives.
-    preview: RwSignal<Option<String>>,
+    pub(super) preview: RwSignal<Option<String>>,
 }
 
 const LEAVES_ENCRYPTION: &str =
@@ -77,7 +72,7 @@ LLM provider will read it in plaintext. The prompt and the reply are then posted
 encrypted. Send it?";
 
 impl Page {
-    fn new(name: StreamName) -> Self {
+    pub(super) fn new(name: StreamName) -> Self {
         Self {
             name: StoredValue::new(name),
             info: RwSignal::new(None),
@@ -103,13 +98,13 @@ impl Page {
         self.name.get_value()
     }
 
-    fn encrypted(&self) -> bool {
+    pub(super) fn encrypted(&self) -> bool {
         self.info
             .with_untracked(|info| info.as_ref().is_some_and(|info| info.encrypted))
     }
 
     /// Loads the stream's description and unlocks it if it can.
-    async fn start(self, secret: Option<String>) {
+    pub(super) async fn start(self, secret: Option<String>) {
         let name = self.name();
         spawn_local(async move {
             if let Ok(info) = api::commands_info().await {
@@ -139,7 +134,7 @@ impl Page {
     }
 
     /// Derives the key and checks it before anything is shown or posted.
-    async fn unlock(self, passphrase: String, remember: bool, from_link: bool) {
+    pub(super) async fn unlock(self, passphrase: String, remember: bool, from_link: bool) {
         let Some(params) = self
             .info
             .with_untracked(|info| info.as_ref().and_then(|i| i.encryption.clone()))
@@ -257,7 +252,7 @@ impl Page {
     }
 
     /// Loads the page before the oldest message shown, keeping the view in place.
-    async fn load_older(self) {
+    pub(super) async fn load_older(self) {
         if self.older.get_untracked() != Older::Idle || self.phase.get_untracked() != Phase::Ready {
             return;
         }
@@ -358,7 +353,7 @@ impl Page {
 
     /// Sends the draft: sealed in an encrypted stream, as text otherwise;
     /// `/ai …` goes to the LLM.
-    async fn send(self, text: String, nick: String) {
+    pub(super) async fn send(self, text: String, nick: String) {
         self.send_error.set(None);
         if let Some(prompt) = llm_prompt(&text) {
             let prompt = prompt.to_owned();
@@ -447,127 +442,5 @@ impl Page {
             self.append(shown);
         }
         Ok(())
-    }
-}
-
-fn confirm(question: &str) -> bool {
-    web_sys::window().is_some_and(|window| window.confirm_with_message(question).unwrap_or(false))
-}
-
-/// Replaces `#name/secret` by `#name` without a navigation, so the secret
-/// does not stay in the address bar (it is kept for this tab).
-fn hide_secret_from_address_bar(name: &StreamName) {
-    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
-        let fragment = crate::route::Route::stream_fragment(name, None);
-        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&fragment));
-    }
-}
-
-fn is_near_bottom(list: NodeRef<Ol>) -> bool {
-    list.get_untracked()
-        .is_none_or(|list| list.scroll_height() - list.scroll_top() - list.client_height() < 80)
-}
-
-fn scroll_to_bottom(list: NodeRef<Ol>) {
-    request_animation_frame(move || {
-        if let Some(list) = list.get_untracked() {
-            list.set_scroll_top(list.scroll_height());
-        }
-    });
-}
-
-fn keep_scroll_position(list: NodeRef<Ol>, height_before: Option<i32>) {
-    request_animation_frame(move || {
-        if let (Some(list), Some(before)) = (list.get_untracked(), height_before) {
-            list.set_scroll_top(list.scroll_top() + list.scroll_height() - before);
-        }
-    });
-}
-
-#[component]
-pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
-    let page = Page::new(name.clone());
-    spawn_local(page.start(secret));
-
-    let header_badge = move || {
-        page.info.get().map(|info| {
-            let privacy = if info.encrypted {
-                Privacy::EndToEnd
-            } else {
-                Privacy::Plain
-            };
-            view! { <PrivacyBadge privacy long=true /> }
-        })
-    };
-    let title = name.to_string();
-    let share_name = name.clone();
-    view! {
-        <section class="stream" aria-labelledby="stream-title">
-            <div class="stream-head">
-                <h2 id="stream-title" data-testid="stream-name">{format!("#{title}")}</h2>
-                {header_badge}
-                <span class="observers" data-testid="observers" aria-live="polite">
-                    {move || format!("{} watching", page.observers.get())}
-                </span>
-                {move || page.reconnecting.get().then(|| view! { <span class="status" role="status">"Reconnecting…"</span> })}
-            </div>
-            {move || page.info.get().filter(|info| info.encrypted).map(|_| view! { <EncryptionLimits /> })}
-            {move || match page.phase.get() {
-                Phase::Loading => view! { <p data-testid="stream-loading">"Opening the stream…"</p> }.into_any(),
-                Phase::Failed(err) => view! { <p class="error" role="alert" data-testid="stream-error">{err}</p> }.into_any(),
-                Phase::Locked { error } => view! {
-                    <PassphrasePrompt
-                        error=Signal::derive(move || error.clone())
-                        busy=Signal::derive(|| false)
-                        on_submit=move |passphrase, remember| spawn_local(page.unlock(passphrase, remember, false))
-                    />
-                }.into_any(),
-                Phase::Unlocking => view! { <p role="status" data-testid="unlocking">"Deriving the key…"</p> }.into_any(),
-                Phase::Ready => view! {
-                    <div class="older">
-                        {move || match page.older.get() {
-                            Older::Exhausted => view! { <span class="muted">"Start of the stream"</span> }.into_any(),
-                            Older::Loading => view! { <span class="muted">"Loading older messages…"</span> }.into_any(),
-                            Older::Idle => view! {
-                                <button type="button" data-testid="load-older" on:click=move |_| spawn_local(page.load_older())>
-                                    "Load older messages"
-                                </button>
-                            }.into_any(),
-                        }}
-                    </div>
-                    <ol
-                        class="messages"
-                        node_ref=page.list
-                        data-testid="messages"
-                        aria-live="polite"
-                        on:scroll=move |_| {
-                            if page.list.get_untracked().is_some_and(|list| list.scroll_top() < 40) {
-                                spawn_local(page.load_older());
-                            }
-                        }
-                    >
-                        <For each=move || page.messages.get() key=|message| message.id.clone() let:message>
-                            <MessageView message />
-                        </For>
-                    </ol>
-                    {move || page.preview.get().map(|text| view! {
-                        <p class="preview" role="status" data-testid="llm-preview">
-                            {if text.is_empty() { "The LLM is thinking…".to_owned() } else { text }}
-                        </p>
-                    })}
-                    {move || page.llm.get().filter(|info| !info.enabled).map(|_| view! {
-                        <p class="muted" data-testid="llm-unavailable">"LLM commands (/ai) are unavailable on this server."</p>
-                    })}
-                    <Composer
-                        draft=page.draft
-                        encrypted=page.encrypted()
-                        busy=page.sending
-                        error=page.send_error
-                        on_send=move |text, nick| spawn_local(page.send(text, nick))
-                    />
-                }.into_any(),
-            }}
-            <SharePanel name=share_name secret=page.passphrase />
-        </section>
     }
 }

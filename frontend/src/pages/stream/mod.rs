@@ -1,0 +1,112 @@
+//! One stream: unlock (if encrypted), history, live messages, composer.
+//!
+//! Order of events: stream info → key (for an encrypted stream, from the
+//! link, this tab, a remembered passphrase, or by asking) → the newest page
+//! of history → the live connection, resuming right after the newest message
+//! loaded, so nothing falls between the two. Live events are handled one at
+//! a time, in order, even though decryption is asynchronous.
+//! # Layout
+//! - `state.rs`: [`Page`](state::Page), what the page knows and does.
+//! - `dom.rs`: scrolling and other small DOM helpers.
+
+mod dom;
+mod state;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use malten_shared::StreamName;
+
+use crate::components::composer::Composer;
+use crate::components::message::MessageView;
+use crate::components::passphrase::PassphrasePrompt;
+use crate::components::privacy_badge::{EncryptionLimits, Privacy, PrivacyBadge};
+use crate::components::share::SharePanel;
+use state::{Older, Page, Phase};
+
+#[component]
+pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
+    let page = Page::new(name.clone());
+    spawn_local(page.start(secret));
+
+    let header_badge = move || {
+        page.info.get().map(|info| {
+            let privacy = if info.encrypted {
+                Privacy::EndToEnd
+            } else {
+                Privacy::Plain
+            };
+            view! { <PrivacyBadge privacy long=true /> }
+        })
+    };
+    let title = name.to_string();
+    let share_name = name.clone();
+    view! {
+        <section class="stream" aria-labelledby="stream-title">
+            <div class="stream-head">
+                <h2 id="stream-title" data-testid="stream-name">{format!("#{title}")}</h2>
+                {header_badge}
+                <span class="observers" data-testid="observers" aria-live="polite">
+                    {move || format!("{} watching", page.observers.get())}
+                </span>
+                {move || page.reconnecting.get().then(|| view! { <span class="status" role="status">"Reconnecting…"</span> })}
+            </div>
+            {move || page.info.get().filter(|info| info.encrypted).map(|_| view! { <EncryptionLimits /> })}
+            {move || match page.phase.get() {
+                Phase::Loading => view! { <p data-testid="stream-loading">"Opening the stream…"</p> }.into_any(),
+                Phase::Failed(err) => view! { <p class="error" role="alert" data-testid="stream-error">{err}</p> }.into_any(),
+                Phase::Locked { error } => view! {
+                    <PassphrasePrompt
+                        error=Signal::derive(move || error.clone())
+                        busy=Signal::derive(|| false)
+                        on_submit=move |passphrase, remember| spawn_local(page.unlock(passphrase, remember, false))
+                    />
+                }.into_any(),
+                Phase::Unlocking => view! { <p role="status" data-testid="unlocking">"Deriving the key…"</p> }.into_any(),
+                Phase::Ready => view! {
+                    <div class="older">
+                        {move || match page.older.get() {
+                            Older::Exhausted => view! { <span class="muted">"Start of the stream"</span> }.into_any(),
+                            Older::Loading => view! { <span class="muted">"Loading older messages…"</span> }.into_any(),
+                            Older::Idle => view! {
+                                <button type="button" data-testid="load-older" on:click=move |_| spawn_local(page.load_older())>
+                                    "Load older messages"
+                                </button>
+                            }.into_any(),
+                        }}
+                    </div>
+                    <ol
+                        class="messages"
+                        node_ref=page.list
+                        data-testid="messages"
+                        aria-live="polite"
+                        on:scroll=move |_| {
+                            if page.list.get_untracked().is_some_and(|list| list.scroll_top() < 40) {
+                                spawn_local(page.load_older());
+                            }
+                        }
+                    >
+                        <For each=move || page.messages.get() key=|message| message.id.clone() let:message>
+                            <MessageView message />
+                        </For>
+                    </ol>
+                    {move || page.preview.get().map(|text| view! {
+                        <p class="preview" role="status" data-testid="llm-preview">
+                            {if text.is_empty() { "The LLM is thinking…".to_owned() } else { text }}
+                        </p>
+                    })}
+                    {move || page.llm.get().filter(|info| !info.enabled).map(|_| view! {
+                        <p class="muted" data-testid="llm-unavailable">"LLM commands (/ai) are unavailable on this server."</p>
+                    })}
+                    <Composer
+                        draft=page.draft
+                        encrypted=page.encrypted()
+                        busy=page.sending
+                        error=page.send_error
+                        on_send=move |text, nick| spawn_local(page.send(text, nick))
+                    />
+                }.into_any(),
+            }}
+            <SharePanel name=share_name secret=page.passphrase />
+        </section>
+    }
+}
