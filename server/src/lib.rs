@@ -11,6 +11,7 @@
 //! - [`error`]: [`error::ApiError`], the one error type of the API.
 //! - [`limits`]: client IP, rate limits and connection caps.
 //! - [`metrics`]: the Prometheus registry behind `/metrics`.
+//! - [`serve`]: accepting connections (HTTP/1.1, `TCP_NODELAY`).
 //! - [`assets`]: the embedded web app, and [`csp`] its Content-Security-Policy.
 //!
 //! Data flows one way: request → validate (`malten-shared`) → store →
@@ -24,11 +25,11 @@ pub mod http;
 pub mod limits;
 pub mod llm;
 pub mod metrics;
+pub mod serve;
 pub mod store;
 pub mod telemetry;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -106,9 +107,7 @@ pub async fn run(
         store.begin_shutdown();
         let _ = stopping_tx.send(());
     };
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(signal);
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(serve::serve(listener, app(state), signal));
 
     // Once the signal fired, give connections `grace` to finish.
     let outcome = tokio::select! {
@@ -122,7 +121,7 @@ pub async fn run(
     pruner.abort();
     session_purger.abort();
     match outcome {
-        Some(joined) => joined??,
+        Some(joined) => joined?,
         None => tracing::warn!(
             ?grace,
             "connections still open after the grace period; exiting anyway"

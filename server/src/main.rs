@@ -9,8 +9,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     malten_server::telemetry::init(&config.log_format);
     let shutdown = shutdown_signal();
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
+    let listener = malten_server::serve::bind(config.addr)
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     tracing::info!(addr = %listener.local_addr()?, "malten listening");
     run(listener, config, shutdown).await
