@@ -13,7 +13,10 @@
 //!    requests in flight (window 1 = strictly sequential: send, wait for the
 //!    reply, send the next). Both systems go through [`publish`], so the
 //!    pattern is the same by construction. Each payload is stamped with the
-//!    time it is written to the socket.
+//!    time it is written to the socket. By default the publisher sends as
+//!    fast as the replies come back (a saturation test); with `rate` it
+//!    also never sends message `i` before `i / rate` seconds, to measure
+//!    latency at a fixed load below saturation.
 //! 4. Wait until every subscriber has all M messages, or for at most
 //!    [`DRAIN`] after the last reply; whatever is missing then is lost.
 //!    Connections stay open until every subscriber is done, so late readers
@@ -31,7 +34,7 @@ use tokio::time::{sleep, sleep_until, timeout_at, Duration, Instant};
 
 use super::http::HttpConn;
 use super::payload::now_ns;
-use super::process::{cpu_secs, Server};
+use super::process::{cpu_secs, machine_busy_secs, Server};
 use super::progress;
 use super::resp::RespConn;
 use super::sse::SseConn;
@@ -70,6 +73,9 @@ pub struct Spec {
     pub subscribers: usize,
     pub messages: usize,
     pub window: usize,
+    /// Messages per second to pace the publisher at; `None` for as fast as
+    /// the replies allow.
+    pub rate: Option<f64>,
     /// The whole benchmark's deadline; no wait goes past it.
     pub deadline: Instant,
 }
@@ -88,6 +94,10 @@ pub struct FanoutResult {
     pub server_cpu_s: f64,
     /// CPU seconds the benchmark itself used in the same span.
     pub client_cpu_s: f64,
+    /// CPU seconds the rest of the machine was busy in the same span: kernel
+    /// interrupt work for the loopback traffic, and any other process (a
+    /// large figure means the run was disturbed).
+    pub other_cpu_s: f64,
 }
 
 /// Malten: N `GET /events` subscribers, `POST /messages` publisher.
@@ -174,6 +184,7 @@ where
     }
     let server_cpu_before = server.cpu_secs()?;
     let client_cpu_before = cpu_secs("self")?;
+    let machine_busy_before = machine_busy_secs()?;
     let (first_send_ns, last_ack_ns, publisher) = publish_on_own_thread(connect_publisher, spec)
         .await
         .with_context(|| format!("{system}: publishing failed"))?;
@@ -199,6 +210,7 @@ where
     }
     let server_cpu_s = server.cpu_secs()? - server_cpu_before;
     let client_cpu_s = cpu_secs("self")? - client_cpu_before;
+    let other_cpu_s = machine_busy_secs()? - machine_busy_before - server_cpu_s - client_cpu_s;
     drop(open);
 
     let summary = summarize(tallies);
@@ -214,6 +226,7 @@ where
         summary,
         server_cpu_s,
         client_cpu_s,
+        other_cpu_s,
     };
     Ok((result, publisher))
 }
@@ -266,7 +279,7 @@ where
                             .context("connecting overran the deadline")??;
                         let (first, last) = timeout_at(
                             spec.deadline,
-                            publish(&mut conn, spec.messages, spec.window),
+                            publish(&mut conn, spec.messages, spec.window, spec.rate),
                         )
                         .await
                         .context("publishing overran the deadline")??;
@@ -279,18 +292,29 @@ where
     done_rx.await.context("the publisher thread panicked")?
 }
 
-/// Publishes `messages` messages with at most `window` in flight; returns
-/// the time of the first send and of the last reply.
+/// Publishes `messages` messages with at most `window` in flight, no faster
+/// than `rate` per second if given; returns the time of the first send and
+/// of the last reply.
 pub async fn publish<P: PublishConn>(
     conn: &mut P,
     messages: usize,
     window: usize,
+    rate: Option<f64>,
 ) -> Result<(u64, u64)> {
     let window = window.max(1);
+    let started = Instant::now();
     let first_send_ns = now_ns();
     let (mut sent, mut acked) = (0, 0);
     while acked < messages {
         while sent < messages && sent - acked < window {
+            if let Some(rate) = rate.filter(|r| *r > 0.0) {
+                let due = started + Duration::from_secs_f64(sent as f64 / rate);
+                if due > Instant::now() {
+                    // Send what is queued before waiting for the next slot.
+                    conn.flush().await?;
+                    sleep_until(due).await;
+                }
+            }
             conn.push(sent as u64);
             sent += 1;
         }

@@ -113,6 +113,9 @@ impl PublishConn for HttpConn {
     }
 
     async fn flush(&mut self) -> Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
         self.stream.write_all(&self.out).await?;
         self.out.clear();
         Ok(())

@@ -273,5 +273,25 @@ pub fn cpu_secs(pid: &str) -> Result<f64> {
     Ok((ticks(14)? + ticks(15)?) / USER_HZ)
 }
 
+/// CPU seconds the whole machine spent busy (not idle, not waiting for
+/// I/O) since boot, summed over cores, from `/proc/stat`. Includes kernel
+/// interrupt work, such as the loopback network stack.
+pub fn machine_busy_secs() -> Result<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?
+        .split_whitespace()
+        .map(|field| field.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy: f64 = ticks.iter().take(8).sum::<f64>()
+        - ticks.get(3).unwrap_or(&0.0)
+        - ticks.get(4).unwrap_or(&0.0);
+    Ok(busy / USER_HZ)
+}
+
 /// How long to wait for a process to come up before calling it broken.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);

@@ -23,6 +23,10 @@ pub struct Machine {
     pub kernel: String,
     pub malten_commit: String,
     pub redis_version: Option<String>,
+    /// Cores' worth of CPU the machine was busy with just before the run,
+    /// when nothing of the benchmark was running yet: other work that will
+    /// disturb the figures.
+    pub background_cores: Option<f64>,
 }
 
 impl Machine {
@@ -46,15 +50,19 @@ impl Machine {
             kernel: read("/proc/sys/kernel/osrelease").trim().to_owned(),
             malten_commit: git_commit().unwrap_or_else(|| "unknown".to_owned()),
             redis_version: redis_version.map(|v| short_redis_version(&v)),
+            background_cores: None,
         }
     }
 
     /// One line naming the machine and the versions.
     pub fn line(&self) -> String {
         let redis = self.redis_version.as_deref().unwrap_or("not run");
+        let background = self.background_cores.map_or_else(String::new, |cores| {
+            format!(" Other load just before the run: {cores:.2} cores busy.")
+        });
         format!(
             "Machine: {}, {} cores, {:.1} GiB RAM, Linux {}; malten {}, redis-server {}; \
-             client and servers share the machine.",
+             client and servers share the machine.{background}",
             self.cpu, self.cores, self.memory_gib, self.kernel, self.malten_commit, redis
         )
     }
@@ -128,25 +136,29 @@ impl Results {
             return;
         };
         let spec = first.spec;
+        let pace = spec.rate.map_or_else(
+            || "sent as fast as replies come back".to_owned(),
+            |rate| format!("paced at {rate} messages/s"),
+        );
         let _ = writeln!(
             out,
             "Fan-out: 1 publisher, {} subscribers on one stream, {} messages of 256 bytes, \
-             window {} (requests in flight on one keep-alive connection).\n",
+             window {} (requests in flight on one keep-alive connection), {pace}.\n",
             spec.subscribers, spec.messages, spec.window
         );
         let _ = writeln!(
             out,
-            "| system | publish/s | deliveries/s | p50 ms | p99 ms | max ms | lost | gaps | duplicates | server CPU s | client CPU s |"
+            "| system | publish/s | deliveries/s | p50 ms | p99 ms | max ms | lost | gaps | duplicates | server CPU s | client CPU s | other CPU s |"
         );
         let _ = writeln!(
             out,
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         );
         for r in &self.fanout {
             let s = &r.summary;
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.1} | {:.1} |",
+                "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {:.2} | {:.2} | {:.2} |",
                 r.system,
                 r.publish_per_s,
                 r.deliveries_per_s,
@@ -158,13 +170,14 @@ impl Results {
                 s.duplicates,
                 r.server_cpu_s,
                 r.client_cpu_s,
+                r.other_cpu_s,
             );
         }
         if let (Some(m), Some(r)) = (self.fanout_of("malten"), self.fanout_of("redis")) {
             let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
             let _ = writeln!(
                 out,
-                "| malten/redis | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | | | | {:.2}× | |",
+                "| malten/redis | {:.2}× | {:.2}× | {:.2}× | {:.2}× | {:.2}× | | | | {:.2}× | | |",
                 ratio(m.publish_per_s, r.publish_per_s),
                 ratio(m.deliveries_per_s, r.deliveries_per_s),
                 ratio(ms(m.summary.p50_ns), ms(r.summary.p50_ns)),

@@ -209,6 +209,9 @@ impl PublishConn for RespConn {
     }
 
     async fn flush(&mut self) -> Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
         self.stream.write_all(&self.out).await?;
         self.out.clear();
         Ok(())

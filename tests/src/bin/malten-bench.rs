@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use malten_tests::bench::process::{check_redis, locate_malten, start_malten, start_redis};
-use malten_tests::bench::process::{Server, STARTUP_TIMEOUT};
+use malten_tests::bench::process::{machine_busy_secs, Server, STARTUP_TIMEOUT};
 use malten_tests::bench::report::{Machine, Results};
 use malten_tests::bench::{fanout, idle, payload, progress};
 use tokio::time::{timeout_at, Instant};
@@ -42,6 +42,10 @@ struct Args {
     /// 1 is strictly sequential.
     #[arg(long, default_value_t = 1)]
     window: usize,
+    /// Pace the publisher at this many messages per second, to measure
+    /// latency below saturation [default: as fast as replies come back].
+    #[arg(long)]
+    rate: Option<f64>,
     /// Idle SSE connections (and idle Redis subscribers) held at once
     /// [default: 10000; --quick: 500].
     #[arg(long)]
@@ -59,6 +63,8 @@ struct Args {
     #[arg(long, default_value_t = 600)]
     deadline_secs: u64,
     /// The Malten server binary [default: `malten` next to this executable].
+    /// A wrapper script must `exec` the server: its pid is the one measured
+    /// and killed.
     #[arg(long)]
     malten_bin: Option<PathBuf>,
     /// The Redis server binary.
@@ -103,14 +109,21 @@ async fn run(args: Args) -> Result<bool> {
     } else {
         Some(check_redis(&args.redis_bin)?)
     };
-    let machine = Machine::detect(redis_version);
+    let mut machine = Machine::detect(redis_version);
+    machine.background_cores = Some(background_load().await?);
     eprintln!("{}", machine.line());
+    if machine.background_cores.unwrap_or(0.0) > 0.1 {
+        eprintln!(
+            "malten-bench: warning: the machine is busy with other work; figures will be noisy"
+        );
+    }
 
     let deadline = Instant::now() + Duration::from_secs(args.deadline_secs);
     let fanout_spec = fanout::Spec {
         subscribers,
         messages,
         window: args.window,
+        rate: args.rate,
         deadline,
     };
     let idle_spec = idle::Spec {
@@ -142,8 +155,8 @@ async fn scenarios(
     let startup = || fanout_spec.deadline.min(Instant::now() + STARTUP_TIMEOUT);
 
     let fanout_size = format!(
-        "fan-out: {} subscribers, {} messages, window {}",
-        fanout_spec.subscribers, fanout_spec.messages, fanout_spec.window
+        "fan-out: {} subscribers, {} messages, window {}, rate {:?}",
+        fanout_spec.subscribers, fanout_spec.messages, fanout_spec.window, fanout_spec.rate
     );
     progress("malten", &fanout_size);
     let server = start_malten(malten_bin, fanout_spec.subscribers, startup()).await?;
@@ -186,6 +199,15 @@ async fn stop_after<T>(server: Server, outcome: Result<T>) -> Result<T> {
     });
     server.stop().await?;
     outcome
+}
+
+/// Cores' worth of CPU the machine spends busy over one second while the
+/// benchmark does nothing.
+async fn background_load() -> Result<f64> {
+    const WINDOW: Duration = Duration::from_secs(1);
+    let before = machine_busy_secs()?;
+    tokio::time::sleep(WINDOW).await;
+    Ok((machine_busy_secs()? - before) / WINDOW.as_secs_f64())
 }
 
 /// Both this process and each server hold one socket per connection, and
