@@ -30,6 +30,7 @@ lint:
 
 bench:
 	scripts/setup.sh bench
+	$(CARGO) build --release -p malten-server --bin malten
 	$(CARGO) run --release -p malten-tests --bin malten-bench -- $(ARGS)
 
 clean:
