@@ -43,6 +43,8 @@ pub struct IdleResult {
     pub peak: u64,
     /// Seconds from the first connect until the server counted all K.
     pub connect_s: f64,
+    /// CPU seconds the server spent in that time.
+    pub connect_cpu_s: f64,
 }
 
 impl IdleResult {
@@ -62,6 +64,7 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<IdleResult> {
     let mut poll = HttpConn::connect(addr).await?;
     subscribers_counted(&mut poll).await?;
     let rss_before = server.rss_bytes()?;
+    let cpu_before = server.cpu_secs()?;
     let started = Instant::now();
     let conns = connect_all(spec.connections, spec.deadline, move |i| {
         let stream = stream_of(i, &spec);
@@ -92,7 +95,7 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<IdleResult> {
         );
         sleep(POLL_EVERY).await;
     }
-    let result = finish("malten", server, spec, rss_before, started)?;
+    let result = finish("malten", server, spec, (rss_before, cpu_before), started)?;
     drains.abort_all();
     Ok(result)
 }
@@ -118,6 +121,7 @@ pub async fn redis(server: &Server, spec: Spec) -> Result<IdleResult> {
     let mut control = RespConn::connect(addr).await?;
     control.numsub("idle-0").await?;
     let rss_before = server.rss_bytes()?;
+    let cpu_before = server.cpu_secs()?;
     let started = Instant::now();
     let conns = connect_all(spec.connections, spec.deadline, move |i| {
         let channel = stream_of(i, &spec);
@@ -147,7 +151,7 @@ pub async fn redis(server: &Server, spec: Spec) -> Result<IdleResult> {
         );
         sleep(POLL_EVERY).await;
     }
-    let result = finish("redis", server, spec, rss_before, started)?;
+    let result = finish("redis", server, spec, (rss_before, cpu_before), started)?;
     drains.abort_all();
     Ok(result)
 }
@@ -156,10 +160,11 @@ fn finish(
     system: &'static str,
     server: &Server,
     spec: Spec,
-    rss_before: u64,
+    (rss_before, cpu_before): (u64, f64),
     started: Instant,
 ) -> Result<IdleResult> {
     let connect_s = started.elapsed().as_secs_f64();
+    let connect_cpu_s = server.cpu_secs()? - cpu_before;
     let rss_after = server.rss_bytes()?;
     let peak = server.peak_rss_bytes()?;
     progress(
@@ -178,5 +183,6 @@ fn finish(
         rss_after,
         peak,
         connect_s,
+        connect_cpu_s,
     })
 }

@@ -210,13 +210,13 @@ impl Results {
         );
         let _ = writeln!(
             out,
-            "| system | connections | RSS before MiB | RSS after MiB | peak MiB | per connection KiB | all counted after s |"
+            "| system | connections | RSS before MiB | RSS after MiB | peak MiB | per connection KiB | all counted after s | server CPU s meanwhile |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
         for r in &self.idle {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} |",
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
                 r.system,
                 r.spec.connections,
                 mib(r.rss_before),
@@ -224,6 +224,7 @@ impl Results {
                 mib(r.peak),
                 r.per_connection() / 1024.0,
                 r.connect_s,
+                r.connect_cpu_s,
             );
         }
         out.push('\n');
