@@ -59,15 +59,18 @@ pub fn encode(seq: u64, sent_ns: u64) -> Vec<u8> {
 /// Malten message) and returns its sequence number and send time. `None`
 /// when no intact payload is there.
 pub fn decode(haystack: &[u8]) -> Option<(u64, u64)> {
-    let start = memchr::memmem::find(haystack, MAGIC)?;
-    let payload = haystack.get(start..start + PAYLOAD_LEN)?;
-    if payload[PAYLOAD_LEN - 1] != END_MARKER || payload[HEADER_LEN - 1] != b'-' {
-        return None;
-    }
-    let seq = digits(&payload[MAGIC.len()..MAGIC.len() + SEQ_DIGITS])?;
-    let time_start = MAGIC.len() + SEQ_DIGITS + 1;
-    let sent = digits(&payload[time_start..time_start + TIME_DIGITS])?;
-    Some((seq, sent))
+    // The magic may also occur by chance elsewhere, say in a random message
+    // id; the first occurrence that starts an intact payload wins.
+    memchr::memmem::find_iter(haystack, MAGIC).find_map(|start| {
+        let payload = haystack.get(start..start + PAYLOAD_LEN)?;
+        if payload[PAYLOAD_LEN - 1] != END_MARKER || payload[HEADER_LEN - 1] != b'-' {
+            return None;
+        }
+        let seq = digits(&payload[MAGIC.len()..MAGIC.len() + SEQ_DIGITS])?;
+        let time_start = MAGIC.len() + SEQ_DIGITS + 1;
+        let sent = digits(&payload[time_start..time_start + TIME_DIGITS])?;
+        Some((seq, sent))
+    })
 }
 
 fn digits(ascii: &[u8]) -> Option<u64> {
@@ -94,6 +97,13 @@ mod tests {
         let json =
             format!(r#"{{"id":"abc","stream":"bench","text":"{payload}","type":"message"}}"#);
         assert_eq!(decode(json.as_bytes()), Some((7, 99)));
+    }
+
+    #[test]
+    fn the_magic_inside_a_message_id_is_skipped() {
+        let payload = String::from_utf8(encode(3, 4)).unwrap();
+        let json = format!(r#"{{"id":"xMB1-yz","text":"{payload}"}}"#);
+        assert_eq!(decode(json.as_bytes()), Some((3, 4)));
     }
 
     #[test]
