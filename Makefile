@@ -31,6 +31,7 @@ lint:
 
 bench:
 	scripts/setup.sh bench
+	$(CARGO) build --release -p malten-server --bin malten
 	$(CARGO) run --release -p malten-tests --bin malten-bench -- $(ARGS)
 
 # The web app's speed in Chromium (key derivation, decrypt and render 1024

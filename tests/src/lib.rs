@@ -3,5 +3,7 @@
 //!
 //! - [`llm_stub`]: a local OpenAI-compatible server, used by the server's API
 //!   tests and by the browser tests of LLM commands.
+//! - [`bench`]: the performance benchmark run by the `malten-bench` binary.
 
+pub mod bench;
 pub mod llm_stub;

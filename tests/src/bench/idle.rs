@@ -1,0 +1,188 @@
+//! The idle-connections scenario: what K open, quiet subscriptions cost the
+//! server in memory.
+//!
+//! # Method
+//! 1. Start a fresh server and read its resident memory (`VmRSS` of
+//!    `/proc/<pid>/status`) once it answers requests.
+//! 2. Open K subscriptions spread evenly over S streams (Redis: S channels),
+//!    in batches; each then reads and discards whatever arrives (presence
+//!    events, keep-alives), as an idle client does.
+//! 3. Poll, with a deadline, until the server counts all K: Malten's
+//!    `/metrics` `malten_subscribers`, Redis's `PUBSUB NUMSUB` summed over
+//!    the channels.
+//! 4. Read `VmRSS` again. The cost of one idle connection is the difference
+//!    divided by K. `VmHWM` (the peak) is reported too, since opening K
+//!    connections at once may have used more than holding them does.
+
+use anyhow::{ensure, Context, Result};
+use tokio::task::JoinSet;
+use tokio::time::{sleep, Instant};
+
+use super::fanout::{connect_all, POLL_EVERY};
+use super::http::HttpConn;
+use super::process::Server;
+use super::progress;
+use super::resp::RespConn;
+use super::sse::SseConn;
+
+/// The size of an idle run.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub connections: usize,
+    pub streams: usize,
+    pub deadline: Instant,
+}
+
+/// The figures of one idle run.
+#[derive(Debug, Clone)]
+pub struct IdleResult {
+    pub system: &'static str,
+    pub spec: Spec,
+    pub rss_before: u64,
+    pub rss_after: u64,
+    pub peak: u64,
+    /// Seconds from the first connect until the server counted all K.
+    pub connect_s: f64,
+    /// CPU seconds the server spent in that time.
+    pub connect_cpu_s: f64,
+}
+
+impl IdleResult {
+    /// Resident bytes per idle connection.
+    pub fn per_connection(&self) -> f64 {
+        self.rss_after.saturating_sub(self.rss_before) as f64 / self.spec.connections.max(1) as f64
+    }
+}
+
+fn stream_of(index: usize, spec: &Spec) -> String {
+    format!("idle-{}", index % spec.streams.max(1))
+}
+
+/// K idle `GET /events` connections to Malten.
+pub async fn malten(server: &Server, spec: Spec) -> Result<IdleResult> {
+    let addr = server.addr;
+    let mut poll = HttpConn::connect(addr).await?;
+    subscribers_counted(&mut poll).await?;
+    let rss_before = server.rss_bytes()?;
+    let cpu_before = server.cpu_secs()?;
+    let started = Instant::now();
+    let conns = connect_all(spec.connections, spec.deadline, move |i| {
+        let stream = stream_of(i, &spec);
+        async move { SseConn::connect(addr, &stream).await }
+    })
+    .await?;
+    progress(
+        "malten",
+        &format!(
+            "{} connections open after {:.2} s",
+            conns.len(),
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    let mut drains = JoinSet::new();
+    for conn in conns {
+        drains.spawn(conn.drain());
+    }
+    loop {
+        let counted = subscribers_counted(&mut poll).await?;
+        if counted == spec.connections as u64 {
+            break;
+        }
+        ensure!(
+            Instant::now() < spec.deadline,
+            "malten counts {counted} of {} idle subscribers at the deadline",
+            spec.connections
+        );
+        sleep(POLL_EVERY).await;
+    }
+    let result = finish("malten", server, spec, (rss_before, cpu_before), started)?;
+    drains.abort_all();
+    Ok(result)
+}
+
+/// `malten_subscribers` from `/metrics`.
+async fn subscribers_counted(poll: &mut HttpConn) -> Result<u64> {
+    let response = poll.get("/metrics").await?;
+    ensure!(
+        response.status == 200,
+        "GET /metrics answered {}",
+        response.status
+    );
+    let text = String::from_utf8_lossy(&response.body);
+    text.lines()
+        .find_map(|line| line.strip_prefix("malten_subscribers "))
+        .and_then(|value| value.trim().parse().ok())
+        .context("no malten_subscribers in /metrics")
+}
+
+/// K idle `SUBSCRIBE` connections to Redis.
+pub async fn redis(server: &Server, spec: Spec) -> Result<IdleResult> {
+    let addr = server.addr;
+    let mut control = RespConn::connect(addr).await?;
+    control.numsub("idle-0").await?;
+    let rss_before = server.rss_bytes()?;
+    let cpu_before = server.cpu_secs()?;
+    let started = Instant::now();
+    let conns = connect_all(spec.connections, spec.deadline, move |i| {
+        let channel = stream_of(i, &spec);
+        async move {
+            let mut conn = RespConn::connect(addr).await?;
+            conn.subscribe(&channel).await?;
+            Ok(conn)
+        }
+    })
+    .await?;
+    let mut drains = JoinSet::new();
+    for conn in conns {
+        drains.spawn(conn.drain());
+    }
+    loop {
+        let mut counted = 0;
+        for stream in 0..spec.streams.max(1) {
+            counted += control.numsub(&format!("idle-{stream}")).await?;
+        }
+        if counted == spec.connections {
+            break;
+        }
+        ensure!(
+            Instant::now() < spec.deadline,
+            "redis counts {counted} of {} idle subscribers at the deadline",
+            spec.connections
+        );
+        sleep(POLL_EVERY).await;
+    }
+    let result = finish("redis", server, spec, (rss_before, cpu_before), started)?;
+    drains.abort_all();
+    Ok(result)
+}
+
+fn finish(
+    system: &'static str,
+    server: &Server,
+    spec: Spec,
+    (rss_before, cpu_before): (u64, f64),
+    started: Instant,
+) -> Result<IdleResult> {
+    let connect_s = started.elapsed().as_secs_f64();
+    let connect_cpu_s = server.cpu_secs()? - cpu_before;
+    let rss_after = server.rss_bytes()?;
+    let peak = server.peak_rss_bytes()?;
+    progress(
+        system,
+        &format!(
+            "{} idle subscribers counted after {connect_s:.2} s; RSS {:.1} -> {:.1} MiB",
+            spec.connections,
+            rss_before as f64 / 1048576.0,
+            rss_after as f64 / 1048576.0
+        ),
+    );
+    Ok(IdleResult {
+        system,
+        spec,
+        rss_before,
+        rss_after,
+        peak,
+        connect_s,
+        connect_cpu_s,
+    })
+}

@@ -1,0 +1,210 @@
+//! A Server-Sent Events subscriber over a raw socket.
+//!
+//! `GET /events?stream=X` answers with a chunked HTTP/1.1 body; the client
+//! undoes the chunking, splits the body into events at blank lines and hands
+//! every `message` event's data to the [`Tally`]. A `gap` event (the server
+//! dropped messages this subscriber had not read) is recorded as loss;
+//! `presence` events, the `retry:` preamble and `: keep-alive` comments are
+//! skipped. Malten writes `\n` line endings, the only ones handled here.
+
+use std::net::SocketAddr;
+
+use anyhow::{bail, ensure, Context, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::fanout::FeedConn;
+use super::http::{header, parse_head};
+use super::payload::now_ns;
+use super::stats::Tally;
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where the chunked-encoding decoder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Expecting a `<hex size>\r\n` line.
+    Size,
+    /// Inside a chunk, with this many data bytes left.
+    Data(usize),
+    /// Expecting the `\r\n` that ends a chunk's data.
+    End,
+}
+
+/// One open `GET /events` connection, past its response head.
+pub struct SseConn {
+    stream: TcpStream,
+    /// Socket bytes not yet de-chunked.
+    raw: Vec<u8>,
+    /// De-chunked body bytes not yet split into events.
+    body: Vec<u8>,
+    chunk: Chunk,
+    /// Bytes that came with the response head wait in `raw` unprocessed.
+    leftover: bool,
+}
+
+impl SseConn {
+    /// Opens `GET /events?stream=<stream>` and checks the response head.
+    pub async fn connect(addr: SocketAddr, stream_name: &str) -> Result<Self> {
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        stream.set_nodelay(true)?;
+        let request = format!(
+            "GET /events?stream={stream_name} HTTP/1.1\r\nHost: {addr}\r\n\
+             Accept: text/event-stream\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::with_capacity(1024);
+        let head_len = loop {
+            if let Some((status, head_len, _)) = parse_head(&raw)? {
+                let head = String::from_utf8_lossy(&raw[..head_len]);
+                ensure!(status == 200, "GET /events answered {status}: {head}");
+                let chunked = header(&head, "transfer-encoding")
+                    .is_some_and(|value| value.eq_ignore_ascii_case("chunked"));
+                ensure!(chunked, "GET /events is not chunked: {head}");
+                break head_len;
+            }
+            ensure!(raw.len() < 64 * 1024, "endless response head");
+            raw.reserve(1024);
+            if stream.read_buf(&mut raw).await? == 0 {
+                bail!("the server closed /events before answering");
+            }
+        };
+        raw.drain(..head_len);
+        Ok(Self {
+            stream,
+            leftover: !raw.is_empty(),
+            raw,
+            body: Vec::new(),
+            chunk: Chunk::Size,
+        })
+    }
+
+    /// Reads and discards whatever arrives until the connection closes or
+    /// fails: what an idle subscriber does between messages.
+    pub async fn drain(mut self) {
+        let mut sink = [0u8; 512];
+        while let Ok(1..) = self.stream.read(&mut sink).await {}
+    }
+
+    /// Moves complete chunk data from `raw` to `body`.
+    fn dechunk(&mut self) -> Result<()> {
+        let mut pos = 0;
+        loop {
+            match self.chunk {
+                Chunk::Size => {
+                    let Some(eol) = memchr::memmem::find(&self.raw[pos..], b"\r\n") else {
+                        ensure!(self.raw.len() - pos < 1024, "endless chunk size line");
+                        break;
+                    };
+                    let line = std::str::from_utf8(&self.raw[pos..pos + eol])?;
+                    let hex = line.split(';').next().unwrap_or("").trim();
+                    let size = usize::from_str_radix(hex, 16)
+                        .with_context(|| format!("bad chunk size {line:?}"))?;
+                    ensure!(size > 0, "the server ended the event stream");
+                    pos += eol + 2;
+                    self.chunk = Chunk::Data(size);
+                }
+                Chunk::Data(left) => {
+                    let take = left.min(self.raw.len() - pos);
+                    if take == 0 {
+                        break;
+                    }
+                    self.body.extend_from_slice(&self.raw[pos..pos + take]);
+                    pos += take;
+                    self.chunk = if take == left {
+                        Chunk::End
+                    } else {
+                        Chunk::Data(left - take)
+                    };
+                }
+                Chunk::End => {
+                    if self.raw.len() - pos < 2 {
+                        break;
+                    }
+                    ensure!(
+                        &self.raw[pos..pos + 2] == b"\r\n",
+                        "chunk not ended by CRLF"
+                    );
+                    pos += 2;
+                    self.chunk = Chunk::Size;
+                }
+            }
+        }
+        self.raw.drain(..pos);
+        Ok(())
+    }
+
+    /// Records every complete event in `body`.
+    fn dispatch(&mut self, tally: &mut Tally, received_ns: u64) {
+        let mut pos = 0;
+        while let Some(len) = memchr::memmem::find(&self.body[pos..], b"\n\n") {
+            dispatch_event(&self.body[pos..pos + len], tally, received_ns);
+            pos += len + 2;
+        }
+        self.body.drain(..pos);
+    }
+}
+
+/// One event (its lines, without the blank line that ended it).
+fn dispatch_event(event: &[u8], tally: &mut Tally, received_ns: u64) {
+    let mut kind: &[u8] = b"message";
+    let mut data: &[u8] = b"";
+    for line in event.split(|&b| b == b'\n') {
+        if let Some(value) = line.strip_prefix(b"event:") {
+            kind = value.strip_prefix(b" ").unwrap_or(value);
+        } else if let Some(value) = line.strip_prefix(b"data:") {
+            data = value.strip_prefix(b" ").unwrap_or(value);
+        }
+        // `id:`, `retry:` and `:` comments carry nothing the benchmark needs.
+    }
+    match kind {
+        b"message" if !data.is_empty() => tally.message(data, received_ns),
+        b"gap" => tally.gap(),
+        _ => {}
+    }
+}
+
+impl FeedConn for SseConn {
+    async fn read_some(&mut self, tally: &mut Tally) -> Result<()> {
+        // Bytes that came with the response head are processed first.
+        if !std::mem::take(&mut self.leftover) {
+            self.raw.reserve(READ_CHUNK);
+            if self.stream.read_buf(&mut self.raw).await? == 0 {
+                bail!("the server closed the event stream");
+            }
+        }
+        let received_ns = now_ns();
+        self.dechunk()?;
+        self.dispatch(tally, received_ns);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::payload::encode;
+    use super::*;
+
+    #[test]
+    fn events_are_dispatched_by_kind() {
+        let payload = String::from_utf8(encode(0, 10)).unwrap();
+        let mut tally = Tally::new(1);
+        dispatch_event(b"retry: 2000", &mut tally, 20);
+        dispatch_event(b": keep-alive", &mut tally, 20);
+        dispatch_event(
+            b"id: 5\nevent: presence\ndata: {\"observers\":3}",
+            &mut tally,
+            20,
+        );
+        assert!(!tally.complete());
+        let message = format!("id: 6\nevent: message\ndata: {{\"text\":\"{payload}\"}}");
+        dispatch_event(message.as_bytes(), &mut tally, 20);
+        assert!(tally.complete());
+        dispatch_event(b"id: 7\nevent: gap\ndata: {}", &mut tally, 20);
+        let summary = super::super::stats::summarize(vec![tally]);
+        assert_eq!((summary.deliveries, summary.gaps), (1, 1));
+    }
+}
