@@ -5,7 +5,6 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use axum::Json;
 use bytes::Bytes;
@@ -68,13 +67,5 @@ fn event_stream(events: mpsc::UnboundedReceiver<CommandEvent>) -> Response {
         let chunk = format!("event: {}\ndata: {}\n\n", event.name(), event.data_json());
         Some((Ok::<_, Infallible>(Bytes::from(chunk)), events))
     });
-    let mut response = Response::new(Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    super::sse::event_stream_response(Body::from_stream(body))
 }

@@ -63,7 +63,12 @@ pub fn response(
         connection.keepalive.reset();
         Some((Ok(chunk), connection))
     });
-    let mut response = Response::new(Body::from_stream(body));
+    event_stream_response(Body::from_stream(body))
+}
+
+/// A `text/event-stream` response around `body`, uncached and unbuffered.
+pub fn event_stream_response(body: Body) -> Response {
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

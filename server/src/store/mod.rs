@@ -137,6 +137,21 @@ impl Store {
         }
     }
 
+    /// A store with the product's defaults and generous bounds, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self::new(
+            StoreLimits {
+                default_ttl: Duration::from_secs(1024),
+                min_ttl: Duration::from_secs(10),
+                max_ttl: Duration::from_secs(86_400),
+                max_streams: 100,
+                max_memory_bytes: 64 * 1024 * 1024,
+            },
+            Arc::new(Metrics::new()),
+        ))
+    }
+
     pub fn limits(&self) -> &StoreLimits {
         &self.limits
     }

@@ -9,16 +9,7 @@ use malten_shared::StreamName;
 use super::*;
 
 fn store() -> Arc<Store> {
-    Arc::new(Store::new(
-        StoreLimits {
-            default_ttl: Duration::from_secs(1024),
-            min_ttl: Duration::from_secs(10),
-            max_ttl: Duration::from_secs(86_400),
-            max_streams: 100,
-            max_memory_bytes: 64 * 1024 * 1024,
-        },
-        Arc::new(Metrics::new()),
-    ))
+    Store::for_tests()
 }
 
 fn name(raw: &str) -> StreamName {

@@ -14,20 +14,10 @@ use crate::llm::backend::Role;
 use crate::llm::generation::tests::Canned;
 use crate::llm::generation::Timeouts;
 use crate::llm::{LlmLimits, LlmSettings};
-use crate::metrics::Metrics;
-use crate::store::{Delivery, Page, StoreLimits};
+use crate::store::{Delivery, Page};
 
 fn store() -> Arc<Store> {
-    Arc::new(Store::new(
-        StoreLimits {
-            default_ttl: Duration::from_secs(1024),
-            min_ttl: Duration::from_secs(10),
-            max_ttl: Duration::from_secs(86_400),
-            max_streams: 100,
-            max_memory_bytes: 64 * 1024 * 1024,
-        },
-        Arc::new(Metrics::new()),
-    ))
+    Store::for_tests()
 }
 
 fn llm(backend: Canned) -> Arc<Llm> {
