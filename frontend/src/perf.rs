@@ -2,16 +2,21 @@
 //! (`performance.measure`), so a browser test can read them and report
 //! them (`make bench-web`) and anyone can see them in the devtools.
 //!
+//! Each name ends in `#<sequence>`, which keeps repeated spans apart.
 //! - `malten:derive`: deriving a stream key (PBKDF2 in WebCrypto).
-//! - `malten:show:<n>:<t>`: decrypting and rendering a batch of `n`
-//!   messages, from the moment the batch arrived to the next frame after it
-//!   was rendered;
-//! - `malten:decrypt:<n>:<t>`: the decryption part of that.
+//! - `malten:show:<n>`: decrypting and rendering a batch of `n` messages,
+//!   from the moment the batch arrived to the next frame after it was
+//!   rendered;
+//! - `malten:decrypt:<n>`: the decryption part of that.
 
 use leptos::prelude::request_animation_frame;
 
 fn performance() -> Option<web_sys::Performance> {
     web_sys::window()?.performance()
+}
+
+thread_local! {
+    static SEQUENCE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// A span being timed; `end` records it.
@@ -22,7 +27,13 @@ pub struct Span {
 
 impl Span {
     pub fn start(name: impl Into<String>) -> Span {
-        let name = name.into();
+        // A sequence number keeps marks of spans with the same name apart.
+        let sequence = SEQUENCE.with(|sequence| {
+            let next = sequence.get() + 1;
+            sequence.set(next);
+            next
+        });
+        let name = format!("{}#{sequence}", name.into());
         let start = format!("{name}:start");
         if let Some(performance) = performance() {
             let _ = performance.mark(&start);

@@ -45,11 +45,18 @@ impl Shown {
     }
 }
 
+thread_local! {
+    /// Minutes to add to UTC for the viewer's local time, asked of the
+    /// browser once rather than through a `Date` per message.
+    static UTC_OFFSET_MINUTES: i64 = -(js_sys::Date::new_0().get_timezone_offset() as i64);
+}
+
 /// `HH:MM` in the viewer's local time.
 fn clock(created: Cursor) -> String {
-    let millis = (created.0 / 1_000_000) as f64;
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(millis));
-    format!("{:02}:{:02}", date.get_hours(), date.get_minutes())
+    let offset = UTC_OFFSET_MINUTES.with(|offset| *offset);
+    let minutes = (created.0 / 60_000_000_000) as i64 + offset;
+    let of_day = minutes.rem_euclid(24 * 60);
+    format!("{:02}:{:02}", of_day / 60, of_day % 60)
 }
 
 #[component]
@@ -70,7 +77,7 @@ pub fn MessageView(message: Shown) -> impl IntoView {
     let body = segments(&message.text)
         .into_iter()
         .map(|segment| match segment {
-            Segment::Text(text) => view! { <span>{text}</span> }.into_any(),
+            Segment::Text(text) => text.into_any(),
             Segment::Link(url) => {
                 let label = url.clone();
                 view! { <a href=url rel="noopener noreferrer nofollow" target="_blank">{label}</a> }

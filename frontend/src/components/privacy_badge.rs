@@ -48,7 +48,7 @@ pub fn PrivacyBadge(privacy: Privacy, #[prop(optional)] long: bool) -> impl Into
         privacy.short()
     };
     view! {
-        <span class=privacy.class() title=privacy.label() aria-label=privacy.label() data-testid="privacy-badge">
+        <span class=privacy.class() title=privacy.label() data-testid="privacy-badge">
             {text}
         </span>
     }

@@ -96,7 +96,7 @@ async fn measure(browser: &Browser, server: &Server, stream: &str) -> Timings {
             .sum()
     };
     Timings {
-        derive: total("malten:derive"),
+        derive: total("malten:derive#"),
         decrypt: total("malten:decrypt:"),
         show: total("malten:show:"),
     }

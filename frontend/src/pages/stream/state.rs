@@ -24,7 +24,7 @@ use crate::keys::Key;
 use crate::storage;
 
 /// Messages per history request.
-const PAGE: usize = 256;
+const PAGE: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -301,7 +301,7 @@ impl Page {
 
     /// Starts timing a batch that is about to be decrypted and rendered.
     fn time_batch(self, len: usize) -> crate::perf::Span {
-        crate::perf::Span::start(format!("malten:show:{len}:{}", js_sys::Date::now()))
+        crate::perf::Span::start(format!("malten:show:{len}"))
     }
 
     /// A message as shown: plain text, or decrypted with the stream key.
