@@ -27,7 +27,13 @@ const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 
 struct Connection {
     subscription: Subscription,
+    /// Ticks every half keep-alive period; a comment goes out on a tick only
+    /// if nothing else did for half a period, so the line is never silent
+    /// for a whole period. (Checking a timestamp on a tick costs less than
+    /// resetting a timer after every frame.)
     keepalive: Interval,
+    quiet_limit: Duration,
+    last_sent: Instant,
     _permit: ConnectionPermit,
     started: bool,
 }
@@ -37,11 +43,14 @@ pub fn response(
     permit: ConnectionPermit,
     keepalive: Duration,
 ) -> Response {
-    let mut interval = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
+    let half = keepalive / 2;
+    let mut interval = tokio::time::interval_at(Instant::now() + half, half);
     interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let connection = Connection {
         subscription,
         keepalive: interval,
+        quiet_limit: half,
+        last_sent: Instant::now(),
         _permit: permit,
         started: false,
     };
@@ -53,14 +62,20 @@ pub fn response(
                 connection,
             ));
         }
-        let chunk = tokio::select! {
-            delivery = connection.subscription.next() => {
-                let delivery = delivery?;
-                encode(&delivery, connection.subscription.cursor())
+        let chunk = loop {
+            tokio::select! {
+                delivery = connection.subscription.next() => {
+                    let delivery = delivery?;
+                    break encode(&delivery, connection.subscription.cursor());
+                }
+                _ = connection.keepalive.tick() => {
+                    if connection.last_sent.elapsed() >= connection.quiet_limit {
+                        break Bytes::from_static(KEEPALIVE);
+                    }
+                }
             }
-            _ = connection.keepalive.tick() => Bytes::from_static(KEEPALIVE),
         };
-        connection.keepalive.reset();
+        connection.last_sent = Instant::now();
         Some((Ok(chunk), connection))
     });
     event_stream_response(Body::from_stream(body))
