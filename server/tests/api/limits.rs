@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{assert_error, spawn_app_with, DEADLINE};
+use crate::helpers::{assert_error, spawn_app_with, TestApp, DEADLINE};
 
 #[tokio::test]
 async fn posting_too_fast_gets_429_with_retry_after_and_stores_nothing() {
@@ -31,6 +31,18 @@ async fn posting_too_fast_gets_429_with_retry_after_and_stores_nothing() {
     assert_eq!(app.messages("stream=limited").await.len(), 3);
 }
 
+/// Posts with `X-Forwarded-For: ip` and returns the status.
+async fn post_from(app: &TestApp, ip: &str) -> StatusCode {
+    app.client
+        .post(app.url("/messages"))
+        .header("x-forwarded-for", ip)
+        .form(&[("stream", "xff"), ("message", "hi")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn x_forwarded_for_is_ignored_unless_trusted() {
     let app = spawn_app_with(|config| {
@@ -38,20 +50,10 @@ async fn x_forwarded_for_is_ignored_unless_trusted() {
         config.rate_burst = 1;
     })
     .await;
-    let post = |ip: &'static str| {
-        app.client
-            .post(app.url("/messages"))
-            .header("x-forwarded-for", ip)
-            .form(&[("stream", "xff"), ("message", "hi")])
-            .send()
-    };
-    assert_eq!(
-        post("10.0.0.1").await.unwrap().status(),
-        StatusCode::CREATED
-    );
+    assert_eq!(post_from(&app, "10.0.0.1").await, StatusCode::CREATED);
     // A forged header does not buy a fresh bucket.
     assert_eq!(
-        post("10.0.0.2").await.unwrap().status(),
+        post_from(&app, "10.0.0.2").await,
         StatusCode::TOO_MANY_REQUESTS
     );
 }
@@ -64,23 +66,13 @@ async fn x_forwarded_for_separates_clients_when_trusted() {
         config.trust_forwarded_for = true;
     })
     .await;
-    let post = |ip: &'static str| {
-        app.client
-            .post(app.url("/messages"))
-            .header("x-forwarded-for", ip)
-            .form(&[("stream", "xff"), ("message", "hi")])
-            .send()
-    };
     assert_eq!(
-        post("198.51.100.1, 10.0.0.1").await.unwrap().status(),
+        post_from(&app, "198.51.100.1, 10.0.0.1").await,
         StatusCode::CREATED
     );
+    assert_eq!(post_from(&app, "10.0.0.2").await, StatusCode::CREATED);
     assert_eq!(
-        post("10.0.0.2").await.unwrap().status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        post("10.0.0.2").await.unwrap().status(),
+        post_from(&app, "10.0.0.2").await,
         StatusCode::TOO_MANY_REQUESTS
     );
 }
