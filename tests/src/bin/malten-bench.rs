@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p malten-server -p malten-tests
-//! target/release/malten-bench            # full size, ~1.5 minutes
+//! target/release/malten-bench            # full size, about a minute
 //! target/release/malten-bench --quick    # smoke run, a few seconds
 //! ```
 //!
