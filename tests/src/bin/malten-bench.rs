@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p malten-server -p malten-tests
-//! target/release/malten-bench            # full size, ~1 minute
+//! target/release/malten-bench            # full size, about a minute
 //! target/release/malten-bench --quick    # smoke run, a few seconds
 //! ```
 //!
@@ -23,7 +23,7 @@ use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use malten_tests::bench::process::{check_redis, locate_malten, start_malten, start_redis};
 use malten_tests::bench::process::{machine_busy_secs, Server, STARTUP_TIMEOUT};
-use malten_tests::bench::report::{Machine, Results};
+use malten_tests::bench::report::{Machine, Results, TARGET_DELIVERY_RATIO};
 use malten_tests::bench::{fanout, idle, payload, progress};
 use tokio::time::{timeout_at, Instant};
 
@@ -56,6 +56,11 @@ struct Args {
     /// Measure Malten only.
     #[arg(long)]
     skip_redis: bool,
+    /// Skip the equal-load fan-out (both publishers paced at half of
+    /// Redis's unpaced deliveries/s), which runs when Redis is measured and
+    /// no --rate is given.
+    #[arg(long)]
+    skip_paced: bool,
     /// Small sizes, for a smoke run.
     #[arg(long)]
     quick: bool,
@@ -132,7 +137,8 @@ async fn run(args: Args) -> Result<bool> {
         deadline,
     };
     let redis_bin = (!args.skip_redis).then_some(args.redis_bin.as_str());
-    let scenarios = scenarios(&malten_bin, redis_bin, fanout_spec, idle_spec);
+    let paced = !args.skip_paced && args.rate.is_none();
+    let scenarios = scenarios(&malten_bin, redis_bin, fanout_spec, paced, idle_spec);
     // Dropping the scenarios (deadline or signal) drops the servers, which
     // kills them.
     let results = tokio::select! {
@@ -149,24 +155,29 @@ async fn scenarios(
     malten_bin: &std::path::Path,
     redis_bin: Option<&str>,
     fanout_spec: fanout::Spec,
+    paced: bool,
     idle_spec: idle::Spec,
 ) -> Result<Results> {
     let mut results = Results::default();
     let startup = || fanout_spec.deadline.min(Instant::now() + STARTUP_TIMEOUT);
 
-    let fanout_size = format!(
-        "fan-out: {} subscribers, {} messages, window {}, rate {:?}",
-        fanout_spec.subscribers, fanout_spec.messages, fanout_spec.window, fanout_spec.rate
-    );
-    progress("malten", &fanout_size);
-    let server = start_malten(malten_bin, fanout_spec.subscribers, startup()).await?;
-    let outcome = fanout::malten(&server, fanout_spec).await;
-    results.fanout.push(stop_after(server, outcome).await?);
-    if let Some(redis_bin) = redis_bin {
-        progress("redis", &fanout_size);
-        let server = start_redis(redis_bin, fanout_spec.subscribers, startup()).await?;
-        let outcome = fanout::redis(&server, fanout_spec).await;
-        results.fanout.push(stop_after(server, outcome).await?);
+    results.fanout = fanout_both(malten_bin, redis_bin, fanout_spec).await?;
+    let redis_rate = results
+        .fanout
+        .iter()
+        .find(|r| r.system == "redis")
+        .map(|r| r.deliveries_per_s);
+    if let Some(redis_rate) = redis_rate.filter(|_| paced) {
+        // Half of Redis's saturated delivery rate, as messages per second;
+        // 15 s worth of messages, at most as many as the unpaced run.
+        let rate = TARGET_DELIVERY_RATIO * redis_rate / fanout_spec.subscribers as f64;
+        let messages = ((rate * 15.0).ceil() as usize).clamp(1, fanout_spec.messages);
+        let spec = fanout::Spec {
+            rate: Some(rate),
+            messages,
+            ..fanout_spec
+        };
+        results.paced = fanout_both(malten_bin, redis_bin, spec).await?;
     }
 
     if idle_spec.connections > 0 {
@@ -184,6 +195,34 @@ async fn scenarios(
             let outcome = idle::redis(&server, idle_spec).await;
             results.idle.push(stop_after(server, outcome).await?);
         }
+    }
+    Ok(results)
+}
+
+/// The fan-out of `spec` against Malten, then Redis; a fresh server each.
+async fn fanout_both(
+    malten_bin: &std::path::Path,
+    redis_bin: Option<&str>,
+    spec: fanout::Spec,
+) -> Result<Vec<fanout::FanoutResult>> {
+    let startup = || spec.deadline.min(Instant::now() + STARTUP_TIMEOUT);
+    let pace = spec
+        .rate
+        .map_or_else(|| "unpaced".to_owned(), |r| format!("paced at {r:.1}/s"));
+    let size = format!(
+        "fan-out: {} subscribers, {} messages, window {}, {pace}",
+        spec.subscribers, spec.messages, spec.window
+    );
+    let mut results = Vec::new();
+    progress("malten", &size);
+    let server = start_malten(malten_bin, spec.subscribers, startup()).await?;
+    let outcome = fanout::malten(&server, spec).await;
+    results.push(stop_after(server, outcome).await?);
+    if let Some(redis_bin) = redis_bin {
+        progress("redis", &size);
+        let server = start_redis(redis_bin, spec.subscribers, startup()).await?;
+        let outcome = fanout::redis(&server, spec).await;
+        results.push(stop_after(server, outcome).await?);
     }
     Ok(results)
 }
