@@ -32,9 +32,9 @@ impl Privacy {
 
     fn short(self) -> &'static str {
         match self {
-            Privacy::EndToEnd => "🔒 encrypted",
+            Privacy::EndToEnd => "encrypted",
             Privacy::Plain => "plain",
-            Privacy::Llm => "⚠ LLM",
+            Privacy::Llm => "LLM",
         }
     }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod llm;
 mod process;
 mod proxy;
+mod screenshots;
 mod toolchain;
 mod web_perf;
 mod webdriver;

@@ -202,6 +202,11 @@ impl Browser {
             .to_owned()
     }
 
+    pub async fn save_screenshot(&self, path: &std::path::Path) {
+        let png = self.client.screenshot().await.expect("a screenshot");
+        std::fs::write(path, png).unwrap();
+    }
+
     pub async fn assert_no_console_errors(&self) {
         let errors = self.console_errors().await;
         assert!(errors.is_empty(), "console errors: {errors:#?}");
