@@ -1,16 +1,29 @@
-//! The one error type of the HTTP API.
+//! The one error type of the HTTP API, and the only place that maps errors
+//! to HTTP.
 //!
-//! Every failure becomes `{"error": "<sentence>", "code": "<snake_case>"}`
-//! with the matching status. Internal errors are logged with their cause and
+//! Domain modules return their own plain `thiserror` enums, with no HTTP in
+//! them: [`StoreError`] and [`EngineError`] (`store/`, `engine/`),
+//! [`LlmError`] and [`CommandError`] (`llm/`), [`LimitError`] (`limits`).
+//! Each carries its stable `code()`, because codes also travel outside HTTP
+//! (a failed reply's final `partial` event, `/ws` frames). Here each is
+//! given its status once, and every failure becomes
+//! `{"error": "<sentence>", "code": "<snake_case>"}` with `Retry-After` when
+//! the client should wait. Internal errors are logged with their cause and
 //! shown to the client only as a generic sentence. No variant carries message
 //! text, so error bodies and logs never echo what someone wrote.
+//!
+//! Dependencies point inwards only: this module imports the domain errors
+//! and `metrics::RejectionCode`; no domain module imports this one.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use malten_shared::wire::ErrorBody;
-use malten_shared::StreamNameError;
+use malten_shared::{MessageTextError, StreamNameError};
 
+use crate::engine::EngineError;
+use crate::limits::LimitError;
+use crate::llm::command::CommandError;
 use crate::llm::LlmError;
 use crate::metrics::RejectionCode;
 use crate::store::StoreError;
@@ -23,23 +36,37 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidParameter(String),
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Engine(#[from] EngineError),
     #[error("{0}")]
     Llm(#[from] LlmError),
+    #[error("{0}")]
+    Limit(#[from] LimitError),
     #[error("request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("no such route; see the API reference in the README")]
     RouteNotFound,
     #[error("no such stream")]
     StreamNotFound,
-    #[error("too many requests from your address; retry in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
-    #[error("too many open real-time connections from your address (at most {limit})")]
-    TooManyConnections { limit: usize },
     #[error("the server is shutting down")]
     ShuttingDown,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        Self::Engine(err.into())
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(err: CommandError) -> Self {
+        match err {
+            CommandError::Llm(err) => Self::Llm(err),
+            CommandError::Engine(err) => Self::Engine(err),
+            lost @ CommandError::TaskLost => Self::Internal(lost.into()),
+        }
+    }
 }
 
 impl ApiError {
@@ -50,13 +77,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidStreamName(_) | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
-            Self::Store(err) => err.status(),
-            Self::Llm(err) => err.status(),
+            Self::Engine(err) => engine_status(err),
+            Self::Llm(err) => llm_status(err),
+            Self::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RouteNotFound | Self::StreamNotFound => StatusCode::NOT_FOUND,
-            Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -67,16 +92,58 @@ impl ApiError {
         match self {
             Self::InvalidStreamName(_) => "invalid_stream_name",
             Self::InvalidParameter(_) => "invalid_parameter",
-            Self::Store(err) => err.code(),
+            Self::Engine(err) => err.code(),
             Self::Llm(err) => err.code(),
+            Self::Limit(err) => err.code(),
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::RouteNotFound => "not_found",
             Self::StreamNotFound => "stream_not_found",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::TooManyConnections { .. } => "too_many_connections",
             Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal",
         }
+    }
+
+    /// Seconds to put in `Retry-After`, for refusals that pass with time.
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Limit(err) => Some(err.retry_after_secs()),
+            Self::Llm(err) => err.retry_after_secs(),
+            _ => None,
+        }
+    }
+}
+
+fn engine_status(err: &EngineError) -> StatusCode {
+    match err {
+        EngineError::Refused(err) => store_status(err),
+        EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn store_status(err: &StoreError) -> StatusCode {
+    match err {
+        StoreError::StreamExists(_) => StatusCode::CONFLICT,
+        StoreError::TtlOutOfRange { .. }
+        | StoreError::InvalidText(MessageTextError::Blank)
+        | StoreError::NotAnEnvelope(_)
+        | StoreError::InvalidEncryption(_) => StatusCode::BAD_REQUEST,
+        StoreError::InvalidText(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        StoreError::TooManyStreams(_) | StoreError::MemoryFull => StatusCode::SERVICE_UNAVAILABLE,
+        StoreError::MessageNotFound => StatusCode::NOT_FOUND,
+    }
+}
+
+fn llm_status(err: &LlmError) -> StatusCode {
+    match err {
+        LlmError::Disabled => StatusCode::SERVICE_UNAVAILABLE,
+        LlmError::FirstTokenTimeout { .. } | LlmError::TotalTimeout { .. } => {
+            StatusCode::GATEWAY_TIMEOUT
+        }
+        LlmError::Provider(_) => StatusCode::BAD_GATEWAY,
+        LlmError::RateLimited { .. } | LlmError::Busy { .. } | LlmError::StreamBusy => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        LlmError::PlaintextOptInRequired => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -84,17 +151,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
-        if let Self::Internal(cause) = &self {
-            tracing::error!(error = %cause, "internal error");
-        } else {
-            tracing::debug!(status = status.as_u16(), code, "request rejected");
+        match &self {
+            Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            Self::Engine(EngineError::Unavailable(cause)) => {
+                tracing::error!(error = %cause, "message backend unavailable");
+            }
+            _ => tracing::debug!(status = status.as_u16(), code, "request rejected"),
         }
-        let retry_after = match &self {
-            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            Self::TooManyConnections { .. } => Some(1),
-            Self::Llm(err) => err.retry_after_secs(),
-            _ => None,
-        };
+        let retry_after = self.retry_after_secs();
         let body = ErrorBody {
             error: self.to_string(),
             code: code.to_owned(),
@@ -107,5 +171,55 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ProviderFailure;
+
+    #[test]
+    fn every_llm_error_has_a_status_and_a_distinct_code_per_meaning() {
+        let cases = [
+            (LlmError::Disabled, 503, "llm_disabled"),
+            (LlmError::FirstTokenTimeout { secs: 1 }, 504, "llm_timeout"),
+            (LlmError::TotalTimeout { secs: 1 }, 504, "llm_timeout"),
+            (
+                LlmError::Provider(ProviderFailure::Status(500)),
+                502,
+                "llm_provider_error",
+            ),
+            (
+                LlmError::RateLimited {
+                    retry_after_secs: 3,
+                },
+                429,
+                "llm_rate_limited",
+            ),
+            (LlmError::Busy { limit: 2 }, 429, "llm_busy"),
+            (LlmError::StreamBusy, 429, "llm_stream_busy"),
+            (
+                LlmError::PlaintextOptInRequired,
+                400,
+                "plaintext_opt_in_required",
+            ),
+        ];
+        for (err, status, code) in cases {
+            assert!(err.to_string().len() > 20, "{err:?} needs a sentence");
+            let api = ApiError::from(err);
+            assert_eq!(api.status().as_u16(), status, "{api:?}");
+            assert_eq!(api.code(), code, "{api:?}");
+        }
+    }
+
+    #[test]
+    fn an_unavailable_backend_is_a_503_without_its_cause_in_the_body() {
+        let cause: Box<dyn std::error::Error + Send + Sync> =
+            "connection refused at 10.0.0.9".into();
+        let api = ApiError::from(EngineError::Unavailable(cause));
+        assert_eq!(api.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(api.code(), "backend_unavailable");
+        assert!(!api.to_string().contains("10.0.0.9"));
     }
 }

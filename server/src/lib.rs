@@ -5,8 +5,10 @@
 //!
 //! # Layout
 //! - [`config`]: every flag, with its environment variable and default.
-//! - [`store`]: the in-memory streams, their rings, subscriptions and expiry.
-//! - [`http`]: thin handlers that parse input, call the store, map errors.
+//! - [`engine`]: the seam every handler goes through to reach streams: one
+//!   enum over backends, with subscriptions and deliveries.
+//! - [`store`]: the in-memory backend: streams, rings, subscriptions, expiry.
+//! - [`http`]: thin handlers that parse input, call the engine, map errors.
 //! - [`llm`]: the language model: `/commands` in streams and `/ws` sessions.
 //! - [`error`]: [`error::ApiError`], the one error type of the API.
 //! - [`limits`]: client IP, rate limits and connection caps.
@@ -14,12 +16,14 @@
 //! - [`serve`]: accepting connections (HTTP/1.1, `TCP_NODELAY`).
 //! - [`assets`]: the embedded web app, and [`csp`] its Content-Security-Policy.
 //!
-//! Data flows one way: request → validate (`malten-shared`) → store →
-//! fan-out (subscriptions) → transport (SSE or WebSocket).
+//! Data flows one way: request → validate (`malten-shared`) → engine →
+//! store → fan-out (subscriptions) → transport (SSE or WebSocket).
+//! `docs/architecture.md` follows one message through the files.
 
 pub mod assets;
 pub mod config;
 pub mod csp;
+pub mod engine;
 pub mod error;
 pub mod http;
 pub mod limits;
@@ -38,16 +42,17 @@ use tokio::net::TcpListener;
 
 use crate::assets::WebApp;
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::limits::{ConnectionLimits, RateLimits};
 use crate::llm::Llm;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreLimits};
+use crate::store::StoreLimits;
 
 /// Everything a handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub store: Arc<Store>,
+    pub engine: Engine,
     pub metrics: Arc<Metrics>,
     pub rate_limits: Arc<RateLimits>,
     pub connection_limits: Arc<ConnectionLimits>,
@@ -58,7 +63,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let store = Arc::new(Store::new(
+        let engine = Engine::memory(
             StoreLimits {
                 default_ttl: Duration::from_secs(config.default_ttl),
                 min_ttl: Duration::from_secs(config.min_ttl),
@@ -67,14 +72,14 @@ impl AppState {
                 max_memory_bytes: config.max_memory_bytes,
             },
             Arc::clone(&metrics),
-        ));
+        );
         Self {
             rate_limits: Arc::new(RateLimits::new(config.rate_per_second, config.rate_burst)),
             connection_limits: Arc::new(ConnectionLimits::new(config.max_connections_per_ip)),
             web_app: Arc::new(WebApp::from_config(config.web_dir.clone())),
             llm: Arc::new(Llm::from_config(&config)),
             config: Arc::new(config),
-            store,
+            engine,
             metrics,
         }
     }
@@ -95,8 +100,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let state = AppState::new(config);
     let grace = state.config.shutdown_grace();
-    let store = Arc::clone(&state.store);
-    let sweeper = store::spawn_sweeper(Arc::clone(&store));
+    let engine = state.engine.clone();
+    let sweeper = engine.spawn_maintenance();
     let pruner = spawn_rate_limit_pruner(Arc::clone(&state.rate_limits), Arc::clone(&state.llm));
     let session_purger = llm::sessions::spawn_purger(Arc::clone(&state.llm));
 
@@ -104,7 +109,7 @@ pub async fn run(
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: notifying subscribers and session sockets");
-        store.begin_shutdown();
+        engine.begin_shutdown();
         let _ = stopping_tx.send(());
     };
     let server = tokio::spawn(serve::serve(listener, app(state), signal));

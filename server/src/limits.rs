@@ -18,8 +18,35 @@ use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::error::ApiError;
 use crate::AppState;
+
+/// Why a limit refused a client. The HTTP edge (`error.rs`) turns it into
+/// a 429 with `Retry-After`; the `/ws` transport shows its sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("too many requests from your address; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("too many open real-time connections from your address (at most {limit})")]
+    TooManyConnections { limit: usize },
+}
+
+impl LimitError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyConnections { .. } => "too_many_connections",
+        }
+    }
+
+    /// Seconds the client should wait before trying again.
+    pub fn retry_after_secs(&self) -> u64 {
+        match self {
+            Self::RateLimited { retry_after_secs } => *retry_after_secs,
+            Self::TooManyConnections { .. } => 1,
+        }
+    }
+}
 
 /// The address a request is attributed to for limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,9 +125,9 @@ impl RateLimits {
     }
 
     /// Spends one unit for `ip`, or says how long to wait.
-    pub fn check(&self, ip: ClientIp) -> Result<(), ApiError> {
+    pub fn check(&self, ip: ClientIp) -> Result<(), LimitError> {
         self.try_spend(ip)
-            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
+            .map_err(|retry_after_secs| LimitError::RateLimited { retry_after_secs })
     }
 
     /// Forgets clients whose buckets are full again.
@@ -179,10 +206,10 @@ impl ConnectionLimits {
         Self(Arc::new(Slots::new(per_ip)))
     }
 
-    pub fn acquire(&self, ip: ClientIp) -> Result<ConnectionPermit, ApiError> {
+    pub fn acquire(&self, ip: ClientIp) -> Result<ConnectionPermit, LimitError> {
         self.0
             .try_acquire(&ip.0)
-            .ok_or(ApiError::TooManyConnections {
+            .ok_or(LimitError::TooManyConnections {
                 limit: self.0.per_key(),
             })
     }
@@ -213,7 +240,7 @@ mod tests {
             limits.check(ip).unwrap();
         }
         match limits.check(ip) {
-            Err(ApiError::RateLimited { retry_after_secs }) => assert!(retry_after_secs >= 1),
+            Err(LimitError::RateLimited { retry_after_secs }) => assert!(retry_after_secs >= 1),
             other => panic!("expected a rate limit, got {other:?}"),
         }
     }

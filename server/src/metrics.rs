@@ -1,16 +1,20 @@
 //! Prometheus metrics, one registry per server instance.
 //!
-//! Counters are incremented where things happen (the store, the transports,
-//! the error path); gauges that mirror the store's state are read from it at
+//! Counters are incremented where things happen (the engine, the transports,
+//! the error path); gauges that mirror the engine's state are read from it at
 //! scrape time, so they can never drift.
+//!
+//! Dependencies point one way: this module is a leaf. The store holds an
+//! `Arc<Metrics>` and bumps counters; `error.rs` leaves a [`RejectionCode`]
+//! on responses; the `/metrics` handler (in `http/`) asks the engine for a
+//! [`Snapshot`] and passes it to [`Metrics::render`]. Nothing here names the
+//! store, the engine or the error type.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -18,7 +22,14 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::store::Store;
+/// The engine's state at scrape time, for the gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub streams: usize,
+    pub messages: usize,
+    pub bytes: usize,
+    pub subscribers: usize,
+}
 
 /// The error code of a rejected request, left on the response by `ApiError`
 /// so the counting middleware can label it.
@@ -110,19 +121,12 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition, with gauges refreshed from `store`.
-    pub fn render(&self, store: &Store) -> String {
-        let gauges = store.gauges();
-        set(&self.streams, store.stream_count() as u64);
-        set(
-            &self.messages,
-            gauges.messages.load(Ordering::Relaxed) as u64,
-        );
-        set(&self.bytes, gauges.bytes.load(Ordering::Relaxed) as u64);
-        set(
-            &self.subscribers,
-            gauges.subscribers.load(Ordering::Relaxed) as u64,
-        );
+    /// The Prometheus text exposition, with gauges set from `snapshot`.
+    pub fn render(&self, snapshot: Snapshot) -> String {
+        set(&self.streams, snapshot.streams as u64);
+        set(&self.messages, snapshot.messages as u64);
+        set(&self.bytes, snapshot.bytes as u64);
+        set(&self.subscribers, snapshot.subscribers as u64);
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
@@ -150,15 +154,4 @@ pub async fn count_rejections(
         metrics.rejection(code);
     }
     response
-}
-
-/// `GET /metrics`.
-pub async fn handler(State(state): State<crate::AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(&state.store),
-    )
 }

@@ -55,7 +55,7 @@ pub async fn post(
         prompt,
         plaintext,
     };
-    let events = command::run(&state.llm, &state.store, client, command).await?;
+    let events = command::run(&state.llm, &state.engine, client, command).await?;
     Ok(event_stream(events))
 }
 

@@ -44,7 +44,7 @@ pub async fn subscribe(
     };
 
     let permit = state.connection_limits.acquire(client)?;
-    let subscription = state.store.subscribe(&stream, resume)?;
+    let subscription = state.engine.subscribe(&stream, resume).await?;
     let keepalive = state.config.keepalive();
     tracing::debug!(stream = %stream, websocket = wants_websocket, "subscriber connected");
     Ok(match upgrade {

@@ -8,9 +8,9 @@ use malten_shared::limits::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT};
 use malten_shared::wire::{Cursor, MessageKind};
 
 use super::Params;
+use crate::engine::Page;
 use crate::error::ApiError;
 use crate::limits::ClientIp;
-use crate::store::Page;
 use crate::AppState;
 
 /// `GET /messages` (`stream`, `limit`, `direction`, `last`, `id`).
@@ -33,7 +33,7 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Result<Res
     };
     let last = params.cursor("last")?;
     let body = if let Some(id) = params.text("id")?.filter(|id| !id.is_empty()) {
-        state.store.by_id(&stream, &id)?
+        state.engine.by_id(&stream, &id).await?
     } else {
         let page = match params.signed("direction")? {
             Some(1) => Page::Forward {
@@ -44,7 +44,7 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Result<Res
             },
             Some(_) => return Err(ApiError::invalid("`direction` must be 1 or -1")),
         };
-        state.store.page(&stream, page, limit)
+        state.engine.page(&stream, page, limit).await?
     };
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
@@ -62,7 +62,10 @@ pub async fn post(
         .text("message")?
         .ok_or_else(|| ApiError::invalid("`message` is required"))?;
     state.rate_limits.check(client)?;
-    let message = state.store.post(&stream, text, MessageKind::Message)?;
+    let message = state
+        .engine
+        .post(&stream, text, MessageKind::Message)
+        .await?;
     tracing::debug!(stream = %stream, encrypted = message.body.envelope().is_some(), "message stored");
     Ok((StatusCode::CREATED, Json(message)))
 }

@@ -1,5 +1,6 @@
-//! The HTTP surface. Handlers are thin: parse parameters, call the store,
-//! turn the outcome into JSON. Rules live in `malten-shared` and the store.
+//! The HTTP surface. Handlers are thin: parse parameters, call the engine,
+//! turn the outcome into JSON. Rules live in `malten-shared` and the engine's
+//! backends; no handler names a backend.
 
 mod commands;
 mod events;
@@ -26,7 +27,7 @@ pub use params::Params;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
-        .route("/metrics", get(metrics::handler))
+        .route("/metrics", get(metrics_text))
         .route("/streams", get(streams::list).post(streams::create))
         .route("/streams/{stream}", get(streams::info))
         .route("/new", get(streams::new_private))
@@ -66,6 +67,17 @@ fn request_span(request: &Request) -> tracing::Span {
 /// language model features are enabled.
 async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({"status": "ok", "llm": state.llm.is_enabled()}))
+}
+
+/// `GET /metrics`: the Prometheus text, gauges read from the engine.
+async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(state.engine.snapshot()),
+    )
 }
 
 /// Files of the web app for `GET` and `HEAD`, the JSON 404 for the rest.

@@ -18,8 +18,8 @@ use malten_shared::wire::{Cursor, EventKind};
 use serde::Serialize;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+use crate::engine::{Delivery, Subscription};
 use crate::limits::ConnectionPermit;
-use crate::store::{Delivery, Subscription};
 
 /// Asks browsers to reconnect after 2 s instead of their default 3 s.
 const PREAMBLE: &[u8] = b"retry: 2000\n\n";

@@ -9,13 +9,14 @@ use malten_shared::wire::StreamInfo;
 use malten_shared::StreamName;
 
 use super::Params;
+use crate::engine::NewStream;
 use crate::error::ApiError;
 use crate::limits::ClientIp;
 use crate::AppState;
 
 /// `GET /streams`: the public streams, most recently active first.
-pub async fn list(State(state): State<AppState>) -> Json<Vec<StreamInfo>> {
-    Json(state.store.list_public())
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<StreamInfo>>, ApiError> {
+    Ok(Json(state.engine.list_public().await?))
 }
 
 /// `POST /streams` (`stream`, `private`, `ttl`, and for an end-to-end
@@ -36,7 +37,15 @@ pub async fn create(
     let ttl = params.unsigned("ttl")?;
     let encryption = encryption_params(&params)?;
     state.rate_limits.check(client)?;
-    let info = state.store.create(name, private, ttl, encryption)?;
+    let info = state
+        .engine
+        .create(NewStream {
+            name,
+            private,
+            ttl_secs: ttl,
+            encryption,
+        })
+        .await?;
     tracing::info!(stream = %info.stream, private, ttl = info.ttl, encrypted = info.encrypted, "stream created");
     Ok((StatusCode::CREATED, Json(info)))
 }
@@ -76,8 +85,8 @@ pub async fn info(
     Path(stream): Path<String>,
 ) -> Result<Json<StreamInfo>, ApiError> {
     let name = StreamName::parse(&stream)?;
-    let stream = state.store.get(&name).ok_or(ApiError::StreamNotFound)?;
-    Ok(Json(stream.info()))
+    let info = state.engine.describe(&name).await?;
+    Ok(Json(info.ok_or(ApiError::StreamNotFound)?))
 }
 
 /// `GET /new`: creates a private stream with a random id and opens it.
@@ -86,6 +95,12 @@ pub async fn new_private(
     client: ClientIp,
 ) -> Result<Redirect, ApiError> {
     state.rate_limits.check(client)?;
-    let info = state.store.create(None, true, None, None)?;
+    let info = state
+        .engine
+        .create(NewStream {
+            private: true,
+            ..NewStream::default()
+        })
+        .await?;
     Ok(Redirect::to(&format!("/#{}", info.stream)))
 }

@@ -13,8 +13,8 @@ use malten_shared::wire::{Cursor, EventKind};
 use serde::Serialize;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::engine::{Delivery, Subscription};
 use crate::limits::ConnectionPermit;
-use crate::store::{Delivery, Subscription};
 
 pub async fn serve(
     socket: WebSocket,

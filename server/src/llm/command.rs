@@ -27,9 +27,37 @@ use tokio::sync::{mpsc, oneshot};
 use super::backend::ChatRequest;
 use super::context::{conversation, history_budget, stream_turns};
 use super::{Llm, LlmError, ProviderFailure};
-use crate::error::ApiError;
+use crate::engine::{Engine, EngineError};
 use crate::limits::ClientIp;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+
+/// Why a command could not start. The HTTP edge (`error.rs`) maps it.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Llm(#[from] LlmError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the generation task ended without reporting")]
+    TaskLost,
+}
+
+impl CommandError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Llm(err) => err.code(),
+            Self::Engine(err) => err.code(),
+            Self::TaskLost => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(err: StoreError) -> Self {
+        Self::Engine(err.into())
+    }
+}
 
 /// Who gets to see a command and its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,23 +155,23 @@ fn error_body(code: &str, error: impl ToString) -> ErrorBody {
 /// returned as such so the caller gets a proper status.
 pub async fn run(
     llm: &Arc<Llm>,
-    store: &Arc<Store>,
+    engine: &Engine,
     client: ClientIp,
     command: Command,
-) -> Result<mpsc::UnboundedReceiver<CommandEvent>, ApiError> {
-    let encrypted = store.stream_is_encrypted(&command.stream);
-    run_on(llm, store, client, command, encrypted).await
+) -> Result<mpsc::UnboundedReceiver<CommandEvent>, CommandError> {
+    let encrypted = engine.stream_is_encrypted(&command.stream).await?;
+    run_on(llm, engine, client, command, encrypted).await
 }
 
 /// [`run`] with the stream's encryption given, so the encrypted path can be
 /// tested before streams can be encrypted.
 async fn run_on(
     llm: &Arc<Llm>,
-    store: &Arc<Store>,
+    engine: &Engine,
     client: ClientIp,
     command: Command,
     encrypted: bool,
-) -> Result<mpsc::UnboundedReceiver<CommandEvent>, ApiError> {
+) -> Result<mpsc::UnboundedReceiver<CommandEvent>, CommandError> {
     llm.ensure_enabled()?;
     check_message_text(&command.prompt).map_err(StoreError::from)?;
     let audience = Audience::choose(encrypted, command.plaintext)?;
@@ -155,10 +183,14 @@ async fn run_on(
         // The stream's messages are ciphertext the model could not read,
         // and must not leave for the provider in any case.
         Audience::CallerOnly => Vec::new(),
-        Audience::Stream => stream_turns(&store.recent(
-            &command.stream,
-            history_budget(settings.context_chars, &command.prompt),
-        )),
+        Audience::Stream => stream_turns(
+            &engine
+                .recent(
+                    &command.stream,
+                    history_budget(settings.context_chars, &command.prompt),
+                )
+                .await?,
+        ),
     };
     let request = ChatRequest {
         model: settings.model.clone(),
@@ -173,9 +205,11 @@ async fn run_on(
         seed: None,
     };
     let stored_command = match audience {
-        Audience::Stream => {
-            Some(store.post(&command.stream, command.prompt, MessageKind::Command)?)
-        }
+        Audience::Stream => Some(
+            engine
+                .post(&command.stream, command.prompt, MessageKind::Command)
+                .await?,
+        ),
         Audience::CallerOnly => None,
     };
     tracing::info!(
@@ -192,7 +226,7 @@ async fn run_on(
     let (started_tx, started_rx) = oneshot::channel();
     let task = Task {
         llm: Arc::clone(llm),
-        store: Arc::clone(store),
+        engine: engine.clone(),
         stream: command.stream,
         command_id: stored_command.map(|message| message.id),
         audience,
@@ -205,16 +239,14 @@ async fn run_on(
     match started_rx.await {
         Ok(Ok(())) => Ok(receiver),
         Ok(Err(err)) => Err(err.into()),
-        Err(_) => Err(ApiError::Internal(anyhow::anyhow!(
-            "the generation task ended without reporting"
-        ))),
+        Err(_) => Err(CommandError::TaskLost),
     }
 }
 
 /// The state of one command's generation task.
 struct Task {
     llm: Arc<Llm>,
-    store: Arc<Store>,
+    engine: Engine,
     stream: StreamName,
     command_id: Option<String>,
     audience: Audience,
@@ -228,7 +260,7 @@ impl Task {
             Ok(generation) => generation,
             Err(err) => {
                 self.log_failure(&err, clock);
-                self.broadcast_done(Some(err.code()));
+                self.broadcast_done(Some(err.code())).await;
                 let _ = started.send(Err(err));
                 return;
             }
@@ -236,13 +268,15 @@ impl Task {
         let _ = started.send(Ok(()));
         while let Some(piece) = generation.next().await {
             match piece {
-                Ok(delta) => self.partial(delta),
-                Err(err) => return self.fail(&err, clock),
+                Ok(delta) => self.partial(delta).await,
+                Err(err) => return self.fail(&err, clock).await,
             }
         }
         let text = generation.into_text();
         if text.trim().is_empty() {
-            return self.fail(&LlmError::Provider(ProviderFailure::Empty), clock);
+            return self
+                .fail(&LlmError::Provider(ProviderFailure::Empty), clock)
+                .await;
         }
         let chars = text.chars().count();
         let reply = match self.audience {
@@ -251,11 +285,15 @@ impl Task {
                 text,
                 kind: MessageKind::Reply,
             }),
-            Audience::Stream => match self.store.post(&self.stream, text, MessageKind::Reply) {
+            Audience::Stream => match self
+                .engine
+                .post(&self.stream, text, MessageKind::Reply)
+                .await
+            {
                 Ok(message) => ReplyData::Stored(message),
                 Err(err) => {
                     tracing::warn!(stream = %self.stream, code = err.code(), "reply could not be stored");
-                    self.broadcast_done(Some(err.code()));
+                    self.broadcast_done(Some(err.code())).await;
                     let _ = self
                         .events
                         .send(CommandEvent::Error(error_body(err.code(), &err)));
@@ -263,7 +301,7 @@ impl Task {
                 }
             },
         };
-        self.broadcast_done(None);
+        self.broadcast_done(None).await;
         tracing::info!(
             stream = %self.stream,
             chars,
@@ -273,7 +311,7 @@ impl Task {
         let _ = self.events.send(CommandEvent::Reply(reply));
     }
 
-    fn partial(&self, delta: String) {
+    async fn partial(&self, delta: String) {
         let partial = Partial {
             stream: self.stream.clone(),
             command: self.command_id.clone(),
@@ -282,28 +320,37 @@ impl Task {
             error: None,
         };
         if self.audience == Audience::Stream {
-            self.store.publish_partial(partial.clone());
+            self.publish(partial.clone()).await;
         }
         let _ = self.events.send(CommandEvent::Partial(partial));
     }
 
+    /// Previews are best-effort: a backend that cannot take one is logged,
+    /// and the stored reply still follows.
+    async fn publish(&self, partial: Partial) {
+        if let Err(err) = self.engine.publish_partial(partial).await {
+            tracing::warn!(stream = %self.stream, code = err.code(), "partial not published");
+        }
+    }
+
     /// Tells the stream's subscribers the preview is over (the stored reply,
     /// if any, was delivered before this through the ring).
-    fn broadcast_done(&self, error: Option<&str>) {
+    async fn broadcast_done(&self, error: Option<&str>) {
         if self.audience == Audience::Stream {
-            self.store.publish_partial(Partial {
+            self.publish(Partial {
                 stream: self.stream.clone(),
                 command: self.command_id.clone(),
                 delta: String::new(),
                 done: true,
                 error: error.map(str::to_owned),
-            });
+            })
+            .await;
         }
     }
 
-    fn fail(&self, err: &LlmError, clock: Instant) {
+    async fn fail(self, err: &LlmError, clock: Instant) {
         self.log_failure(err, clock);
-        self.broadcast_done(Some(err.code()));
+        self.broadcast_done(Some(err.code())).await;
         let _ = self
             .events
             .send(CommandEvent::Error(error_body(err.code(), err)));

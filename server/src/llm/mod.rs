@@ -29,7 +29,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use malten_shared::StreamName;
 
 use crate::config::Config;
@@ -47,7 +46,9 @@ pub const DISABLED_SENTENCE: &str = "the language model is not enabled on this s
 pub const DEFAULT_BOT_NAME: &str = "Malten";
 
 /// Why a reply could not be had. The sentences are shown to users as-is, so
-/// none carries a provider's body, a header or the key.
+/// none carries a provider's body, a header or the key. The HTTP status of
+/// each is decided at the edge (`error.rs`); the code is here because `/ws`
+/// frames and `partial` events carry it too.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LlmError {
@@ -90,20 +91,6 @@ pub enum ProviderFailure {
 }
 
 impl LlmError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Disabled => StatusCode::SERVICE_UNAVAILABLE,
-            Self::FirstTokenTimeout { .. } | Self::TotalTimeout { .. } => {
-                StatusCode::GATEWAY_TIMEOUT
-            }
-            Self::Provider(_) => StatusCode::BAD_GATEWAY,
-            Self::RateLimited { .. } | Self::Busy { .. } | Self::StreamBusy => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            Self::PlaintextOptInRequired => StatusCode::BAD_REQUEST,
-        }
-    }
-
     /// The stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -330,36 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn every_error_has_a_status_and_a_distinct_code_per_meaning() {
-        let cases = [
-            (LlmError::Disabled, 503, "llm_disabled"),
-            (LlmError::FirstTokenTimeout { secs: 1 }, 504, "llm_timeout"),
-            (LlmError::TotalTimeout { secs: 1 }, 504, "llm_timeout"),
-            (
-                LlmError::Provider(ProviderFailure::Status(500)),
-                502,
-                "llm_provider_error",
-            ),
-            (
-                LlmError::RateLimited {
-                    retry_after_secs: 3,
-                },
-                429,
-                "llm_rate_limited",
-            ),
-            (LlmError::Busy { limit: 2 }, 429, "llm_busy"),
-            (LlmError::StreamBusy, 429, "llm_stream_busy"),
-            (
-                LlmError::PlaintextOptInRequired,
-                400,
-                "plaintext_opt_in_required",
-            ),
-        ];
-        for (err, status, code) in cases {
-            assert_eq!(err.status().as_u16(), status, "{err:?}");
-            assert_eq!(err.code(), code, "{err:?}");
-            assert!(err.to_string().len() > 20, "{err:?} needs a sentence");
-        }
+    fn the_disabled_sentence_says_how_to_enable_the_model() {
         assert!(LlmError::Disabled
             .to_string()
             .contains("MALTEN_LLM_BASE_URL"));

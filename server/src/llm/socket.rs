@@ -71,7 +71,7 @@ pub async fn upgrade(
         _permit: permit,
         motd: state.config.motd.clone(),
         keepalive: state.config.keepalive(),
-        shutdown: state.store.watch_shutdown(),
+        shutdown: state.engine.watch_shutdown(),
     };
     tracing::debug!("session socket connected");
     Ok(upgrade

@@ -7,33 +7,47 @@
 //! Bounds enforced here: the number of streams, the total bytes of retained
 //! messages (a post that would exceed the budget is refused, so memory never
 //! grows past it), 1024 messages per stream and the per-stream TTL.
+//!
+//! This is the first backend behind [`crate::engine::Engine`]; nothing
+//! outside `engine/` names it (tests aside).
+//!
+//! # Layout
+//! - this file: the map of streams, creating, posting, subscribing.
+//! - `read`: pages, by id, recent context, the public listing.
+//! - `budget`: TTL range, stream count, the memory budget.
+//! - `stream`: one stream, its lock, its signal and partials.
+//! - [`ring`](Ring): the bounded ring of messages, `subscription`: a reader.
+//! - `sweep`: the expiry task; `error`: [`StoreError`]; `ids`: random ids.
 
+mod budget;
+mod error;
+mod ids;
+mod read;
 mod ring;
 mod stream;
 mod subscription;
 mod sweep;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use base64::Engine;
-use bytes::Bytes;
-use malten_shared::crypto::{EncryptionParams, EnvelopeError, ParamsError};
-use malten_shared::limits::GENERATED_ID_BYTES;
+use malten_shared::crypto::EncryptionParams;
 use malten_shared::wire::{Cursor, Message, MessageKind, Partial, StreamInfo};
-use malten_shared::{check_message_text, MessageTextError, StreamName};
-use rand::RngCore;
+use malten_shared::{check_message_text, StreamName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Snapshot};
 
+pub use budget::Gauges;
+pub use error::StoreError;
+pub use ids::{random_id, random_stream_name};
+pub use read::Page;
 pub use ring::{After, Positioned, Ring};
 pub use stream::{unix_nanos, PartialEvent, Stored, Stream};
-pub use subscription::{Delivery, Subscription};
+pub use subscription::Subscription;
 pub use sweep::spawn_sweeper;
 
 /// The store's bounds, taken from the configuration.
@@ -44,76 +58,6 @@ pub struct StoreLimits {
     pub max_ttl: Duration,
     pub max_streams: usize,
     pub max_memory_bytes: usize,
-}
-
-/// Why the store refused an operation. A refused operation changed nothing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    #[error("stream {0} already exists")]
-    StreamExists(StreamName),
-    #[error("ttl must be between {min} and {max} seconds")]
-    TtlOutOfRange { min: u64, max: u64 },
-    #[error("the server holds its maximum of {0} streams; try again later")]
-    TooManyStreams(usize),
-    #[error("the server's message memory is full; try again later")]
-    MemoryFull,
-    #[error(transparent)]
-    InvalidText(#[from] MessageTextError),
-    #[error("no message with that id in this stream")]
-    MessageNotFound,
-    #[error(
-        "this stream is end-to-end encrypted and accepts only envelopes (docs/crypto.md): {0}"
-    )]
-    NotAnEnvelope(#[from] EnvelopeError),
-    #[error("invalid encryption parameters: {0}")]
-    InvalidEncryption(#[from] ParamsError),
-}
-
-impl StoreError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::StreamExists(_) => StatusCode::CONFLICT,
-            Self::TtlOutOfRange { .. }
-            | Self::InvalidText(MessageTextError::Blank)
-            | Self::NotAnEnvelope(_)
-            | Self::InvalidEncryption(_) => StatusCode::BAD_REQUEST,
-            Self::InvalidText(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::TooManyStreams(_) | Self::MemoryFull => StatusCode::SERVICE_UNAVAILABLE,
-            Self::MessageNotFound => StatusCode::NOT_FOUND,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::StreamExists(_) => "stream_exists",
-            Self::TtlOutOfRange { .. } => "invalid_ttl",
-            Self::TooManyStreams(_) => "too_many_streams",
-            Self::MemoryFull => "memory_full",
-            Self::InvalidText(MessageTextError::Blank) => "empty_message",
-            Self::InvalidText(_) => "message_too_long",
-            Self::MessageNotFound => "message_not_found",
-            Self::NotAnEnvelope(_) => "not_an_envelope",
-            Self::InvalidEncryption(_) => "invalid_encryption",
-        }
-    }
-}
-
-/// Which way `GET /messages` pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    /// Messages with `created > after`, oldest first.
-    Forward { after: Cursor },
-    /// Messages with `created < before`, newest first; `None` is "from the newest".
-    Backward { before: Option<Cursor> },
-}
-
-/// Counts the store keeps current for `/metrics` and capacity checks.
-#[derive(Debug, Default)]
-pub struct Gauges {
-    pub messages: AtomicUsize,
-    pub bytes: AtomicUsize,
-    pub subscribers: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -164,6 +108,16 @@ impl Store {
         self.read_map().len()
     }
 
+    /// What the `/metrics` gauges show.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            streams: self.stream_count(),
+            messages: self.gauges.messages.load(Ordering::Relaxed),
+            bytes: self.gauges.bytes.load(Ordering::Relaxed),
+            subscribers: self.gauges.subscribers.load(Ordering::Relaxed),
+        }
+    }
+
     /// Explicitly creates a stream. A missing name gets a random 128-bit id;
     /// `encryption` makes it an end-to-end encrypted stream.
     pub fn create(
@@ -187,30 +141,6 @@ impl Store {
         map.insert(name, Arc::clone(&stream));
         drop(map);
         Ok(stream.info())
-    }
-
-    fn ttl(&self, ttl_secs: Option<u64>) -> Result<Duration, StoreError> {
-        let Some(secs) = ttl_secs else {
-            return Ok(self.limits.default_ttl);
-        };
-        let ttl = Duration::from_secs(secs);
-        if ttl < self.limits.min_ttl || ttl > self.limits.max_ttl {
-            return Err(StoreError::TtlOutOfRange {
-                min: self.limits.min_ttl.as_secs(),
-                max: self.limits.max_ttl.as_secs(),
-            });
-        }
-        Ok(ttl)
-    }
-
-    fn check_stream_capacity(
-        &self,
-        map: &HashMap<StreamName, Arc<Stream>>,
-    ) -> Result<(), StoreError> {
-        if map.len() >= self.limits.max_streams {
-            return Err(StoreError::TooManyStreams(self.limits.max_streams));
-        }
-        Ok(())
     }
 
     pub fn get(&self, name: &StreamName) -> Option<Arc<Stream>> {
@@ -291,86 +221,6 @@ impl Store {
         }
     }
 
-    /// Charges `cost` bytes to the budget, crediting `freed` bytes that the
-    /// same operation releases; refuses rather than exceed the budget.
-    fn reserve_bytes(&self, cost: usize, freed: usize) -> Result<(), StoreError> {
-        let budget = self.limits.max_memory_bytes;
-        self.gauges
-            .bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                let next = (used + cost).saturating_sub(freed);
-                (next <= budget).then_some(next)
-            })
-            .map(drop)
-            .map_err(|_| StoreError::MemoryFull)
-    }
-
-    /// Releases the memory of messages that left a ring.
-    fn release(&self, dropped: &[Arc<Stored>]) {
-        if dropped.is_empty() {
-            return;
-        }
-        let bytes: usize = dropped.iter().map(|stored| stored.cost()).sum();
-        self.gauges.bytes.fetch_sub(bytes, Ordering::AcqRel);
-        self.gauges
-            .messages
-            .fetch_sub(dropped.len(), Ordering::Relaxed);
-        self.metrics.drops.inc_by(dropped.len() as u64);
-    }
-
-    /// A page of messages as a JSON array. An unknown stream is an empty page.
-    pub fn page(&self, name: &StreamName, page: Page, limit: usize) -> Bytes {
-        let Some(stream) = self.get(name) else {
-            return Bytes::from_static(b"[]");
-        };
-        let mut state = stream.lock();
-        self.expire_old(&stream, &mut state);
-        let items = match page {
-            Page::Forward { after } => state.ring.after(after, limit).items,
-            Page::Backward { before } => state.ring.before(before, limit),
-        };
-        json_array(items.into_iter().map(|stored| stored.json()))
-    }
-
-    /// One message by id, as a one-element JSON array.
-    pub fn by_id(&self, name: &StreamName, id: &str) -> Result<Bytes, StoreError> {
-        let stream = self.get(name).ok_or(StoreError::MessageNotFound)?;
-        let mut state = stream.lock();
-        self.expire_old(&stream, &mut state);
-        let found = state.ring.iter().find(|stored| stored.message.id == id);
-        found
-            .map(|stored| json_array([stored.json()]))
-            .ok_or(StoreError::MessageNotFound)
-    }
-
-    /// The newest messages of a stream, oldest first, as many as fit in
-    /// `max_chars` characters of text (a message that does not fit ends the
-    /// selection, so the result is always a contiguous recent run).
-    pub fn recent(&self, name: &StreamName, max_chars: usize) -> Vec<Message> {
-        let Some(stream) = self.get(name) else {
-            return Vec::new();
-        };
-        let mut state = stream.lock();
-        self.expire_old(&stream, &mut state);
-        let mut budget = max_chars;
-        let mut newest_first = Vec::new();
-        for stored in state.ring.iter().rev() {
-            // Envelopes are not text the server could give anyone.
-            let Some(text) = stored.message.body.text() else {
-                break;
-            };
-            let chars = text.chars().count();
-            if chars > budget {
-                break;
-            }
-            budget -= chars;
-            newest_first.push(stored.message.clone());
-        }
-        drop(state);
-        newest_first.reverse();
-        newest_first
-    }
-
     /// Sends an ephemeral `partial` event to the subscribers of an existing
     /// stream. Nothing is stored; without subscribers it goes nowhere.
     pub fn publish_partial(&self, partial: Partial) {
@@ -384,23 +234,6 @@ impl Store {
     /// `llm::command`).
     pub fn stream_is_encrypted(&self, name: &StreamName) -> bool {
         self.get(name).is_some_and(|stream| stream.is_encrypted())
-    }
-
-    /// The public streams, most recently active first.
-    pub fn list_public(&self) -> Vec<StreamInfo> {
-        let streams: Vec<Arc<Stream>> = self
-            .read_map()
-            .values()
-            .filter(|stream| !stream.private)
-            .cloned()
-            .collect();
-        let mut infos: Vec<StreamInfo> = streams.iter().map(|stream| stream.info()).collect();
-        infos.sort_by(|a, b| {
-            b.updated
-                .cmp(&a.updated)
-                .then_with(|| a.stream.cmp(&b.stream))
-        });
-        infos
     }
 
     /// Subscribes to a stream, creating it unlisted if needed. `after` resumes
@@ -469,31 +302,6 @@ impl Store {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-}
-
-/// A fresh random id: 128 bits, base64url without padding (22 characters).
-pub fn random_id() -> String {
-    let mut bytes = [0u8; GENERATED_ID_BYTES];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// A random, unguessable stream name; base64url is within the name alphabet.
-pub fn random_stream_name() -> StreamName {
-    StreamName::parse(&random_id()).expect("base64url is a valid stream name")
-}
-
-fn json_array(items: impl IntoIterator<Item = Bytes>) -> Bytes {
-    let mut out = Vec::with_capacity(256);
-    out.push(b'[');
-    for (i, item) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(&item);
-    }
-    out.push(b']');
-    Bytes::from(out)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! no duplicate and no hole between the two. The stream's watch channel only
 //! says "something changed"; a reader that is slow simply reads a bigger
 //! batch next time, and never slows the writer or other readers. If the ring
-//! dropped messages the reader had not seen, it gets a [`Delivery::Gap`]
+//! dropped messages the reader had not seen, it gets a `Delivery::Gap`
 //! saying so and continues from the oldest retained message.
 //!
 //! Partial events (previews of an LLM reply) are the one exception: they come
@@ -26,25 +26,11 @@ use tokio::sync::{broadcast, watch};
 
 use super::stream::{PartialEvent, Signal, Stored, Stream};
 use super::Store;
+use crate::engine::Delivery;
 
 /// Most messages handed to a transport at once, so one huge backlog cannot
 /// monopolise a connection's task.
 const MAX_BATCH: usize = 256;
-
-/// What a subscriber receives next.
-#[derive(Debug)]
-pub enum Delivery {
-    /// New messages in order; the cursor is now the last one's `created`.
-    Messages(Vec<Arc<Stored>>),
-    /// Messages were dropped before this subscriber read them.
-    Gap(Gap),
-    /// The number of subscribers changed (sent first, then on every change).
-    Presence(Presence),
-    /// A piece of an LLM reply being generated (ephemeral, may be skipped).
-    Partial(Arc<PartialEvent>),
-    /// The server is shutting down; nothing follows.
-    Shutdown(SystemNotice),
-}
 
 #[derive(Debug)]
 pub struct Subscription {

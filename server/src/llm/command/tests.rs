@@ -10,14 +10,14 @@ use malten_shared::wire::{Cursor, MessageKind};
 use malten_shared::StreamName;
 
 use super::*;
+use crate::engine::{Delivery, Page, PartialEvent};
 use crate::llm::backend::Role;
 use crate::llm::generation::tests::Canned;
 use crate::llm::generation::Timeouts;
 use crate::llm::{LlmLimits, LlmSettings};
-use crate::store::{Delivery, Page};
 
-fn store() -> Arc<Store> {
-    Store::for_tests()
+fn store() -> Engine {
+    Engine::for_tests()
 }
 
 fn llm(backend: Canned) -> Arc<Llm> {
@@ -59,14 +59,17 @@ fn command(stream: &str, prompt: &str, plaintext: bool) -> Command {
     }
 }
 
-fn stored(store: &Store, stream: &str) -> Vec<serde_json::Value> {
-    let page = store.page(
-        &name(stream),
-        Page::Forward {
-            after: Cursor::START,
-        },
-        1024,
-    );
+async fn stored(store: &Engine, stream: &str) -> Vec<serde_json::Value> {
+    let page = store
+        .page(
+            &name(stream),
+            Page::Forward {
+                after: Cursor::START,
+            },
+            1024,
+        )
+        .await
+        .unwrap();
     serde_json::from_slice(&page).unwrap()
 }
 
@@ -102,7 +105,7 @@ async fn a_plain_stream_stores_the_command_then_the_reply_and_previews_it_to_sub
         pause: Duration::from_secs(1),
         ..Canned::new(&["Four", "."])
     });
-    let mut subscriber = store.subscribe(&name("math"), None).unwrap();
+    let mut subscriber = store.subscribe(&name("math"), None).await.unwrap();
     assert!(matches!(
         subscriber.next().await,
         Some(Delivery::Presence(_))
@@ -134,7 +137,7 @@ async fn a_plain_stream_stores_the_command_then_the_reply_and_previews_it_to_sub
     };
     let (events, (seen, command_ids)) = tokio::join!(caller, live);
 
-    let messages = stored(&store, "math");
+    let messages = stored(&store, "math").await;
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[0]["type"], "command");
     assert_eq!(messages[0]["text"], "2+2?");
@@ -146,7 +149,7 @@ async fn a_plain_stream_stores_the_command_then_the_reply_and_previews_it_to_sub
     assert!(command_ids.iter().all(|id| id == &messages[0]["id"]));
 }
 
-fn describe_partial(event: &crate::store::PartialEvent) -> String {
+fn describe_partial(event: &PartialEvent) -> String {
     if event.partial.done {
         "done".into()
     } else {
@@ -158,7 +161,7 @@ fn describe_partial(event: &crate::store::PartialEvent) -> String {
 async fn a_subscriber_reading_late_still_sees_the_events_in_the_order_they_happened() {
     let store = store();
     let llm = llm(Canned::new(&["Four", "."]));
-    let mut subscriber = store.subscribe(&name("late"), None).unwrap();
+    let mut subscriber = store.subscribe(&name("late"), None).await.unwrap();
     assert!(matches!(
         subscriber.next().await,
         Some(Delivery::Presence(_))
@@ -191,6 +194,7 @@ async fn the_model_gets_the_system_prompt_recent_messages_and_the_prompt() {
     for text in ["old", "newer"] {
         store
             .post(&name("ctx"), text.into(), MessageKind::Message)
+            .await
             .unwrap();
     }
     all_events(
@@ -223,8 +227,9 @@ async fn with_the_opt_in_an_encrypted_stream_gets_nothing_stored_and_nothing_bro
     let llm = llm(Canned::new(&["secret ", "answer"]));
     store
         .post(&name("sealed"), "ciphertext".into(), MessageKind::Message)
+        .await
         .unwrap();
-    let mut subscriber = store.subscribe(&name("sealed"), None).unwrap();
+    let mut subscriber = store.subscribe(&name("sealed"), None).await.unwrap();
     assert!(matches!(
         subscriber.next().await,
         Some(Delivery::Presence(_))
@@ -248,7 +253,7 @@ async fn with_the_opt_in_an_encrypted_stream_gets_nothing_stored_and_nothing_bro
         other => panic!("expected an unstored reply, got {other:?}"),
     }
     assert_eq!(
-        stored(&store, "sealed").len(),
+        stored(&store, "sealed").await.len(),
         1,
         "only the earlier message"
     );
@@ -267,7 +272,7 @@ async fn without_the_opt_in_an_encrypted_stream_is_refused_before_anything_happe
         .unwrap_err();
     assert_eq!(refused.code(), "plaintext_opt_in_required");
     assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 0);
-    assert!(stored(&store, "sealed").is_empty());
+    assert!(stored(&store, "sealed").await.is_empty());
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,0 +1,32 @@
+//! What a subscription yields, whatever the backend: the vocabulary shared
+//! by every engine backend and both real-time transports.
+//!
+//! A message is handed over as an `Arc<Stored>`: encoded once when stored,
+//! so fan-out to N subscribers costs N reference-count increments. A backend
+//! fed from the network (Redis pub/sub) builds one `Stored` per message it
+//! receives and shares it among that node's subscribers the same way.
+//!
+//! `Stored` and `PartialEvent` are defined next to the in-memory stream
+//! (`store/stream.rs`), which builds them today; they carry no reference to
+//! the store itself.
+
+use std::sync::Arc;
+
+use malten_shared::wire::{Gap, Presence, SystemNotice};
+
+pub use crate::store::{PartialEvent, Stored};
+
+/// What a subscriber receives next.
+#[derive(Debug)]
+pub enum Delivery {
+    /// New messages in order; the cursor is now the last one's `created`.
+    Messages(Vec<Arc<Stored>>),
+    /// Messages were dropped before this subscriber read them.
+    Gap(Gap),
+    /// The number of subscribers changed (sent first, then on every change).
+    Presence(Presence),
+    /// A piece of an LLM reply being generated (ephemeral, may be skipped).
+    Partial(Arc<PartialEvent>),
+    /// The server is shutting down; nothing follows.
+    Shutdown(SystemNotice),
+}

@@ -1,0 +1,219 @@
+//! The engine seam: the one interface the HTTP layer and `llm/` use to
+//! create, read, post to and subscribe to streams, whatever holds them.
+//!
+//! # Why an enum over backends, not a trait
+//! [`Engine`] is an enum with one variant per backend (today only
+//! [`Engine::Memory`], the in-memory [`Store`]; issue 11 adds
+//! `Engine::Redis`). Each method is a `match` that calls the backend, so:
+//! - the hot path (post, and every subscriber's [`Subscription::next`]) has
+//!   no `Box<dyn Future>` and no vtable; a `dyn` trait with native
+//!   `async fn` would need boxing to be object-safe, a generic
+//!   `AppState<E: Engine>` would spread a type parameter through every
+//!   handler and router for a choice made once, at start-up;
+//! - the set of backends is closed and known to this crate, which is what an
+//!   enum says. Adding one is: a variant here and in
+//!   [`subscription`](Subscription), and one arm per method.
+//!
+//! # Contract
+//! Every operation is `async` and returns [`EngineError`], even though the
+//! memory backend never waits and never fails with
+//! [`EngineError::Unavailable`]: a network backend awaits and can fail, and
+//! `http/` is already written for it. Messages come back encoded once
+//! ([`Stored`], `Bytes` of JSON) so fan-out stays a reference-count
+//! increment. Subscriptions deliver [`Delivery`] values: messages in order,
+//! a gap when messages were dropped before the reader got them, presence,
+//! partials and the shutdown notice.
+//!
+//! # Dependencies
+//! `delivery` (the shared vocabulary) names no backend; backends (`store/`)
+//! use it; this file dispatches to the backends. Counters are bumped by the
+//! backends into [`Metrics`]; nothing here knows HTTP.
+
+mod delivery;
+mod error;
+mod subscription;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use malten_shared::crypto::EncryptionParams;
+use malten_shared::wire::{Cursor, Message, MessageKind, Partial, StreamInfo};
+use malten_shared::StreamName;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::metrics::{Metrics, Snapshot};
+use crate::store::{Store, StoreLimits};
+
+pub use crate::store::Page;
+pub use delivery::{Delivery, PartialEvent, Stored};
+pub use error::EngineError;
+pub use subscription::Subscription;
+
+/// Where streams live. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    /// Everything in this process's memory (the default, and the only
+    /// backend today).
+    Memory(Arc<Store>),
+}
+
+/// A stream to create explicitly (`POST /streams`, `GET /new`).
+#[derive(Debug, Clone, Default)]
+pub struct NewStream {
+    /// `None` gets a random 128-bit id.
+    pub name: Option<StreamName>,
+    /// Unlisted when true.
+    pub private: bool,
+    /// `None` is the configured default.
+    pub ttl_secs: Option<u64>,
+    /// Set for an end-to-end encrypted stream.
+    pub encryption: Option<EncryptionParams>,
+}
+
+impl Engine {
+    /// The in-memory backend.
+    pub fn memory(limits: StoreLimits, metrics: Arc<Metrics>) -> Self {
+        Self::Memory(Arc::new(Store::new(limits, metrics)))
+    }
+
+    /// An in-memory engine with the product's defaults, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> Self {
+        Self::Memory(Store::for_tests())
+    }
+
+    /// Creates a stream; refuses a name that exists.
+    pub async fn create(&self, new: NewStream) -> Result<StreamInfo, EngineError> {
+        match self {
+            Self::Memory(store) => {
+                Ok(store.create(new.name, new.private, new.ttl_secs, new.encryption)?)
+            }
+        }
+    }
+
+    /// One stream's description, listed or not; `None` if it does not exist.
+    pub async fn describe(&self, name: &StreamName) -> Result<Option<StreamInfo>, EngineError> {
+        match self {
+            Self::Memory(store) => Ok(store.get(name).map(|stream| stream.info())),
+        }
+    }
+
+    /// The public streams, most recently active first.
+    pub async fn list_public(&self) -> Result<Vec<StreamInfo>, EngineError> {
+        match self {
+            Self::Memory(store) => Ok(store.list_public()),
+        }
+    }
+
+    /// Appends a message (creating the stream, unlisted, if needed) and
+    /// delivers it to the stream's subscribers.
+    pub async fn post(
+        &self,
+        name: &StreamName,
+        raw: String,
+        kind: MessageKind,
+    ) -> Result<Message, EngineError> {
+        match self {
+            Self::Memory(store) => Ok(store.post(name, raw, kind)?),
+        }
+    }
+
+    /// A page of messages as a JSON array; an unknown stream is `[]`.
+    pub async fn page(
+        &self,
+        name: &StreamName,
+        page: Page,
+        limit: usize,
+    ) -> Result<Bytes, EngineError> {
+        match self {
+            Self::Memory(store) => Ok(store.page(name, page, limit)),
+        }
+    }
+
+    /// One message by id, as a one-element JSON array.
+    pub async fn by_id(&self, name: &StreamName, id: &str) -> Result<Bytes, EngineError> {
+        match self {
+            Self::Memory(store) => Ok(store.by_id(name, id)?),
+        }
+    }
+
+    /// The newest plain-text messages, oldest first, within `max_chars`
+    /// characters: the context the LLM gets.
+    pub async fn recent(
+        &self,
+        name: &StreamName,
+        max_chars: usize,
+    ) -> Result<Vec<Message>, EngineError> {
+        match self {
+            Self::Memory(store) => Ok(store.recent(name, max_chars)),
+        }
+    }
+
+    /// Subscribes, creating the stream unlisted if needed. `after` resumes
+    /// from a cursor (with a gap if messages after it were dropped); `None`
+    /// starts with the next new message.
+    pub async fn subscribe(
+        &self,
+        name: &StreamName,
+        after: Option<Cursor>,
+    ) -> Result<Subscription, EngineError> {
+        match self {
+            Self::Memory(store) => Ok(Subscription::memory(store.subscribe(name, after)?)),
+        }
+    }
+
+    /// Sends an ephemeral `partial` event to the current subscribers of an
+    /// existing stream. Nothing is stored.
+    pub async fn publish_partial(&self, partial: Partial) -> Result<(), EngineError> {
+        match self {
+            Self::Memory(store) => {
+                store.publish_partial(partial);
+                Ok(())
+            }
+        }
+    }
+
+    /// How many subscribers a stream has; `None` if it does not exist.
+    pub async fn observers(&self, name: &StreamName) -> Result<Option<usize>, EngineError> {
+        Ok(self.describe(name).await?.map(|info| info.observers))
+    }
+
+    /// Whether the stream is end-to-end encrypted, in which case the server
+    /// must not store or broadcast plaintext derived from it.
+    pub async fn stream_is_encrypted(&self, name: &StreamName) -> Result<bool, EngineError> {
+        match self {
+            Self::Memory(store) => Ok(store.stream_is_encrypted(name)),
+        }
+    }
+
+    /// What this node holds, for the `/metrics` gauges.
+    pub fn snapshot(&self) -> Snapshot {
+        match self {
+            Self::Memory(store) => store.snapshot(),
+        }
+    }
+
+    /// Starts the backend's background work (expiry for the memory store);
+    /// runs until the returned task is aborted.
+    pub fn spawn_maintenance(&self) -> JoinHandle<()> {
+        match self {
+            Self::Memory(store) => crate::store::spawn_sweeper(Arc::clone(store)),
+        }
+    }
+
+    /// Tells every subscription the server is going away.
+    pub fn begin_shutdown(&self) {
+        match self {
+            Self::Memory(store) => store.begin_shutdown(),
+        }
+    }
+
+    /// Turns `true` when [`Engine::begin_shutdown`] is called: long-lived
+    /// connections (subscriptions, `/ws` sessions) use it to say goodbye.
+    pub fn watch_shutdown(&self) -> watch::Receiver<bool> {
+        match self {
+            Self::Memory(store) => store.watch_shutdown(),
+        }
+    }
+}

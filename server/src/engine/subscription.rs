@@ -1,0 +1,43 @@
+//! A live reader of one stream, whatever the backend: what the SSE and
+//! WebSocket transports hold.
+//!
+//! The backend's subscription sits in a private enum, so transports cannot
+//! depend on which one it is, and a call to [`Subscription::next`] is one
+//! `match` away from the backend's own `next`: no boxing and no extra
+//! allocation per delivery.
+
+use malten_shared::wire::Cursor;
+
+use super::Delivery;
+use crate::store;
+
+/// One subscriber's position in one stream, and the way to wait for more.
+/// Dropping it unsubscribes (the presence count goes down).
+#[derive(Debug)]
+pub struct Subscription(Backend);
+
+#[derive(Debug)]
+enum Backend {
+    Memory(store::Subscription),
+}
+
+impl Subscription {
+    pub(super) fn memory(subscription: store::Subscription) -> Self {
+        Self(Backend::Memory(subscription))
+    }
+
+    /// Waits for the next delivery; `None` once the subscription has ended.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        match &mut self.0 {
+            Backend::Memory(subscription) => subscription.next().await,
+        }
+    }
+
+    /// The position after everything delivered so far: what a client sends
+    /// back as `Last-Event-ID` to resume.
+    pub fn cursor(&self) -> Cursor {
+        match &self.0 {
+            Backend::Memory(subscription) => subscription.cursor(),
+        }
+    }
+}

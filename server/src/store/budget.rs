@@ -1,0 +1,77 @@
+//! The store's capacity rules: TTL range, stream count and the memory
+//! budget, charged when a message enters a ring and credited when it leaves.
+//!
+//! The budget is checked before a post is appended, so memory never grows
+//! past `--max-memory-bytes`: a post that would exceed it is refused.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use malten_shared::StreamName;
+
+use super::stream::Stored;
+use super::{Store, StoreError, Stream};
+
+/// Counts the store keeps current for `/metrics` and capacity checks.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    pub messages: AtomicUsize,
+    pub bytes: AtomicUsize,
+    pub subscribers: AtomicUsize,
+}
+
+impl Store {
+    /// The TTL asked for, or the default; refuses one outside the range.
+    pub(super) fn ttl(&self, ttl_secs: Option<u64>) -> Result<Duration, StoreError> {
+        let Some(secs) = ttl_secs else {
+            return Ok(self.limits.default_ttl);
+        };
+        let ttl = Duration::from_secs(secs);
+        if ttl < self.limits.min_ttl || ttl > self.limits.max_ttl {
+            return Err(StoreError::TtlOutOfRange {
+                min: self.limits.min_ttl.as_secs(),
+                max: self.limits.max_ttl.as_secs(),
+            });
+        }
+        Ok(ttl)
+    }
+
+    pub(super) fn check_stream_capacity(
+        &self,
+        map: &HashMap<StreamName, Arc<Stream>>,
+    ) -> Result<(), StoreError> {
+        if map.len() >= self.limits.max_streams {
+            return Err(StoreError::TooManyStreams(self.limits.max_streams));
+        }
+        Ok(())
+    }
+
+    /// Charges `cost` bytes to the budget, crediting `freed` bytes that the
+    /// same operation releases; refuses rather than exceed the budget.
+    pub(super) fn reserve_bytes(&self, cost: usize, freed: usize) -> Result<(), StoreError> {
+        let budget = self.limits.max_memory_bytes;
+        self.gauges
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                let next = (used + cost).saturating_sub(freed);
+                (next <= budget).then_some(next)
+            })
+            .map(drop)
+            .map_err(|_| StoreError::MemoryFull)
+    }
+
+    /// Releases the memory of messages that left a ring.
+    pub(super) fn release(&self, dropped: &[Arc<Stored>]) {
+        if dropped.is_empty() {
+            return;
+        }
+        let bytes: usize = dropped.iter().map(|stored| stored.cost()).sum();
+        self.gauges.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.gauges
+            .messages
+            .fetch_sub(dropped.len(), Ordering::Relaxed);
+        self.metrics.drops.inc_by(dropped.len() as u64);
+    }
+}

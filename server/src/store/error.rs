@@ -1,0 +1,51 @@
+//! Why the in-memory store refused an operation.
+//!
+//! A plain domain error: no HTTP here. The status each variant gets is
+//! decided once, at the HTTP edge (`error.rs`). The stable code of each
+//! variant lives here because it is also part of the stream protocol (a
+//! failed LLM reply carries it in its final `partial` event), not only of
+//! HTTP responses.
+
+use malten_shared::crypto::{EnvelopeError, ParamsError};
+use malten_shared::{MessageTextError, StreamName};
+
+/// Why the store refused an operation. A refused operation changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("stream {0} already exists")]
+    StreamExists(StreamName),
+    #[error("ttl must be between {min} and {max} seconds")]
+    TtlOutOfRange { min: u64, max: u64 },
+    #[error("the server holds its maximum of {0} streams; try again later")]
+    TooManyStreams(usize),
+    #[error("the server's message memory is full; try again later")]
+    MemoryFull,
+    #[error(transparent)]
+    InvalidText(#[from] MessageTextError),
+    #[error("no message with that id in this stream")]
+    MessageNotFound,
+    #[error(
+        "this stream is end-to-end encrypted and accepts only envelopes (docs/crypto.md): {0}"
+    )]
+    NotAnEnvelope(#[from] EnvelopeError),
+    #[error("invalid encryption parameters: {0}")]
+    InvalidEncryption(#[from] ParamsError),
+}
+
+impl StoreError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::StreamExists(_) => "stream_exists",
+            Self::TtlOutOfRange { .. } => "invalid_ttl",
+            Self::TooManyStreams(_) => "too_many_streams",
+            Self::MemoryFull => "memory_full",
+            Self::InvalidText(MessageTextError::Blank) => "empty_message",
+            Self::InvalidText(_) => "message_too_long",
+            Self::MessageNotFound => "message_not_found",
+            Self::NotAnEnvelope(_) => "not_an_envelope",
+            Self::InvalidEncryption(_) => "invalid_encryption",
+        }
+    }
+}
