@@ -13,7 +13,7 @@ use malten_shared::limits::MAX_MESSAGE_CHARS;
 use malten_shared::wire::CommandsInfo;
 use tokio::sync::mpsc;
 
-use super::Params;
+use super::params::{Params, RunCommand};
 use crate::error::ApiError;
 use crate::limits::ClientIp;
 use crate::llm::command::{self, Command, CommandEvent};
@@ -41,19 +41,14 @@ pub async fn info(State(state): State<AppState>) -> Json<CommandsInfo> {
 pub async fn post(
     State(state): State<AppState>,
     client: ClientIp,
-    params: Result<Params, ApiError>,
+    params: Result<Params<RunCommand>, ApiError>,
 ) -> Result<Response, ApiError> {
     state.llm.ensure_enabled()?;
-    let params = params?;
-    let stream = params.stream()?;
-    let prompt = params
-        .text("prompt")?
-        .ok_or_else(|| ApiError::invalid("`prompt` is required"))?;
-    let plaintext = params.boolean("plaintext")?.unwrap_or(false);
+    let Params(params) = params?;
     let command = Command {
-        stream,
-        prompt,
-        plaintext,
+        stream: params.stream.unwrap_or_default(),
+        prompt: params.prompt,
+        plaintext: params.plaintext.unwrap_or(false),
     };
     let events = command::run(&state.llm, &state.engine, client, command).await?;
     Ok(event_stream(events))

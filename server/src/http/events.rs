@@ -13,7 +13,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use malten_shared::wire::Cursor;
 
-use super::params::{parse_cursor, Params};
+use super::params::{parse_cursor, Query, Subscribe};
 use super::{sse, websocket};
 use crate::error::ApiError;
 use crate::limits::ClientIp;
@@ -25,9 +25,9 @@ pub async fn subscribe(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (mut parts, _body) = request.into_parts();
-    let params = Params::from_query(parts.uri.query());
-    let stream = params.stream()?;
-    let resume = resume_cursor(&parts.headers, &params)?;
+    let Query(mut params) = Query::<Subscribe>::from_query(parts.uri.query())?;
+    let stream = params.stream.take().unwrap_or_default();
+    let resume = resume_cursor(&parts.headers, params)?;
     let wants_websocket = parts
         .headers
         .get(header::UPGRADE)
@@ -58,7 +58,7 @@ pub async fn subscribe(
 
 fn resume_cursor(
     headers: &axum::http::HeaderMap,
-    params: &Params,
+    params: Subscribe,
 ) -> Result<Option<Cursor>, ApiError> {
     if let Some(value) = headers.get("last-event-id") {
         let raw = value
@@ -68,5 +68,5 @@ fn resume_cursor(
             return Ok(Some(cursor));
         }
     }
-    params.cursor("last")
+    params.last()
 }

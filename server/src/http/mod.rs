@@ -22,8 +22,6 @@ use tower_http::trace::TraceLayer;
 use crate::error::ApiError;
 use crate::{assets, metrics, AppState};
 
-pub use params::Params;
-
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health))
