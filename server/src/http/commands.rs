@@ -56,7 +56,7 @@ pub async fn post(
 
 /// The caller's events as an SSE body. No `id:` fields: this response is
 /// not resumable (the stream's own `/events` is).
-fn event_stream(events: mpsc::UnboundedReceiver<CommandEvent>) -> Response {
+fn event_stream(events: mpsc::Receiver<CommandEvent>) -> Response {
     let body = stream::unfold(events, |mut events| async move {
         let event = events.recv().await?;
         let chunk = format!("event: {}\ndata: {}\n\n", event.name(), event.data_json());

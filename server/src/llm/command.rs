@@ -15,6 +15,16 @@
 //!
 //! Generation runs in its own task once started: a caller who hangs up does
 //! not stop the reply from reaching the stream.
+//!
+//! # The caller's channel is bounded
+//! The caller's events go through a channel of [`CALLER_EVENTS`] slots, so a
+//! caller who reads slowly (or not at all) cannot make the server buffer a
+//! whole reply per request. Policy when it is full: the generation task never
+//! waits for the caller; a `partial` that does not fit is skipped for this
+//! caller (the stream's subscribers still get it), and the last slot is
+//! reserved before generation starts for the final `reply` or `error`,
+//! which carries the whole text, so a slow caller loses previews, never the
+//! answer.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +40,11 @@ use super::{Llm, LlmError, ProviderFailure};
 use crate::engine::{Engine, EngineError};
 use crate::limits::ClientIp;
 use crate::store::StoreError;
+
+/// Slots in the caller's event channel; see the module docs for the policy
+/// when it is full. 64 previews cover a typical reply at the pace a
+/// connected client reads them.
+pub const CALLER_EVENTS: usize = 64;
 
 /// Why a command could not start. The HTTP edge (`error.rs`) maps it.
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +173,7 @@ pub async fn run(
     engine: &Engine,
     client: ClientIp,
     command: Command,
-) -> Result<mpsc::UnboundedReceiver<CommandEvent>, CommandError> {
+) -> Result<mpsc::Receiver<CommandEvent>, CommandError> {
     let encrypted = engine.stream_is_encrypted(&command.stream).await?;
     run_on(llm, engine, client, command, encrypted).await
 }
@@ -171,7 +186,7 @@ async fn run_on(
     client: ClientIp,
     command: Command,
     encrypted: bool,
-) -> Result<mpsc::UnboundedReceiver<CommandEvent>, CommandError> {
+) -> Result<mpsc::Receiver<CommandEvent>, CommandError> {
     llm.ensure_enabled()?;
     check_message_text(&command.prompt).map_err(StoreError::from)?;
     let audience = Audience::choose(encrypted, command.plaintext)?;
@@ -219,9 +234,15 @@ async fn run_on(
         "command accepted"
     );
 
-    let (events, receiver) = mpsc::unbounded_channel();
+    let (events, receiver) = mpsc::channel(CALLER_EVENTS);
+    // The channel is new and empty: neither the slot for the final event
+    // nor the command's slot can be refused.
+    let last = events
+        .clone()
+        .try_reserve_owned()
+        .expect("a new channel has free slots");
     if let Some(message) = &stored_command {
-        let _ = events.send(CommandEvent::Command(message.clone()));
+        let _ = events.try_send(CommandEvent::Command(message.clone()));
     }
     let (started_tx, started_rx) = oneshot::channel();
     let task = Task {
@@ -231,6 +252,7 @@ async fn run_on(
         command_id: stored_command.map(|message| message.id),
         audience,
         events,
+        last,
     };
     tokio::spawn(async move {
         let _permits = (stream_permit, ip_permit);
@@ -250,7 +272,10 @@ struct Task {
     stream: StreamName,
     command_id: Option<String>,
     audience: Audience,
-    events: mpsc::UnboundedSender<CommandEvent>,
+    /// The caller's events; previews are skipped when it is full.
+    events: mpsc::Sender<CommandEvent>,
+    /// The slot kept for the final `reply` or `error`.
+    last: mpsc::OwnedPermit<CommandEvent>,
 }
 
 impl Task {
@@ -294,8 +319,7 @@ impl Task {
                 Err(err) => {
                     tracing::warn!(stream = %self.stream, code = err.code(), "reply could not be stored");
                     self.broadcast_done(Some(err.code())).await;
-                    let _ = self
-                        .events
+                    self.last
                         .send(CommandEvent::Error(error_body(err.code(), &err)));
                     return;
                 }
@@ -308,7 +332,7 @@ impl Task {
             elapsed_ms = clock.elapsed().as_millis() as u64,
             "command answered"
         );
-        let _ = self.events.send(CommandEvent::Reply(reply));
+        self.last.send(CommandEvent::Reply(reply));
     }
 
     async fn partial(&self, delta: String) {
@@ -322,7 +346,8 @@ impl Task {
         if self.audience == Audience::Stream {
             self.publish(partial.clone()).await;
         }
-        let _ = self.events.send(CommandEvent::Partial(partial));
+        // Full: this caller skips the preview (module docs); closed: gone.
+        let _ = self.events.try_send(CommandEvent::Partial(partial));
     }
 
     /// Previews are best-effort: a backend that cannot take one is logged,
@@ -351,8 +376,7 @@ impl Task {
     async fn fail(self, err: &LlmError, clock: Instant) {
         self.log_failure(err, clock);
         self.broadcast_done(Some(err.code())).await;
-        let _ = self
-            .events
+        self.last
             .send(CommandEvent::Error(error_body(err.code(), err)));
     }
 

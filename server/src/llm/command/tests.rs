@@ -73,7 +73,7 @@ async fn stored(store: &Engine, stream: &str) -> Vec<serde_json::Value> {
     serde_json::from_slice(&page).unwrap()
 }
 
-async fn all_events(mut events: mpsc::UnboundedReceiver<CommandEvent>) -> Vec<CommandEvent> {
+async fn all_events(mut events: mpsc::Receiver<CommandEvent>) -> Vec<CommandEvent> {
     let mut all = Vec::new();
     while let Some(event) = events.recv().await {
         all.push(event);
@@ -294,4 +294,42 @@ async fn a_second_command_in_a_busy_stream_is_refused() {
     tokio::task::yield_now().await;
     let third = run(&llm, &store, CLIENT, command("busy", "three", false)).await;
     assert!(third.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_who_does_not_read_skips_previews_but_gets_the_whole_reply_and_never_holds_up_the_stream(
+) {
+    let store = store();
+    let pieces: Vec<String> = (0..3 * CALLER_EVENTS)
+        .map(|i| format!("{} ", i % 10))
+        .collect();
+    let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+    let llm = llm(Canned::new(&pieces));
+    let events = run(&llm, &store, CLIENT, command("slow", "count", false))
+        .await
+        .unwrap();
+    // The caller reads nothing until the reply is stored: generation must
+    // not wait for it.
+    let mut polls = 0;
+    while stored(&store, "slow").await.len() < 2 {
+        polls += 1;
+        assert!(polls < 10_000, "the reply was never stored");
+        tokio::task::yield_now().await;
+    }
+    let events = all_events(events).await;
+    assert!(
+        events.len() <= CALLER_EVENTS,
+        "{} events buffered",
+        events.len()
+    );
+    assert_eq!(events.first().map(CommandEvent::name), Some("command"));
+    assert!(events[1..events.len() - 1]
+        .iter()
+        .all(|event| event.name() == "partial"));
+    match events.last().unwrap() {
+        CommandEvent::Reply(ReplyData::Stored(reply)) => {
+            assert_eq!(reply.body.text().unwrap(), pieces.concat())
+        }
+        other => panic!("expected the stored reply last, got {other:?}"),
+    }
 }
