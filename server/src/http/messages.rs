@@ -8,7 +8,6 @@ use malten_shared::wire::MessageKind;
 
 use super::params::{ListMessages, Params, PostMessage, Query, Read};
 use crate::error::ApiError;
-use crate::limits::ClientIp;
 use crate::AppState;
 
 /// `GET /messages` (`stream`, `limit`, `direction`, `last`, `id`).
@@ -35,11 +34,9 @@ pub async fn list(
 /// encrypted stream `message` must be an envelope (docs/crypto.md).
 pub async fn post(
     State(state): State<AppState>,
-    client: ClientIp,
     Params(params): Params<PostMessage>,
 ) -> Result<impl IntoResponse, ApiError> {
     let stream = params.stream.unwrap_or_default();
-    state.rate_limits.check(client)?;
     let message = state
         .engine
         .post(&stream, params.message, MessageKind::Message)

@@ -6,6 +6,7 @@ mod commands;
 mod events;
 mod messages;
 mod params;
+mod rate_limit;
 mod sse;
 mod streams;
 mod websocket;
@@ -13,7 +14,7 @@ mod websocket;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{middleware, Json, Router};
 use serde_json::json;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -23,13 +24,24 @@ use crate::error::ApiError;
 use crate::{assets, metrics, AppState};
 
 pub fn router(state: AppState) -> Router {
+    // The write rate limit, only on the routes that create or post.
+    let rate_limited = middleware::from_fn_with_state(state.clone(), rate_limit::per_ip);
     Router::new()
         .route("/healthz", get(health))
         .route("/metrics", get(metrics_text))
-        .route("/streams", get(streams::list).post(streams::create))
+        .route(
+            "/streams",
+            get(streams::list).merge(post(streams::create).route_layer(rate_limited.clone())),
+        )
         .route("/streams/{stream}", get(streams::info))
-        .route("/new", get(streams::new_private))
-        .route("/messages", get(messages::list).post(messages::post))
+        .route(
+            "/new",
+            get(streams::new_private).route_layer(rate_limited.clone()),
+        )
+        .route(
+            "/messages",
+            get(messages::list).merge(post(messages::post).route_layer(rate_limited)),
+        )
         .route("/events", get(events::subscribe))
         .route("/commands", get(commands::info).post(commands::post))
         .route("/ws", get(crate::llm::socket::upgrade))

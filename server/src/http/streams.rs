@@ -10,7 +10,6 @@ use malten_shared::StreamName;
 use super::params::{CreateStream, Params};
 use crate::engine::NewStream;
 use crate::error::ApiError;
-use crate::limits::ClientIp;
 use crate::AppState;
 
 /// `GET /streams`: the public streams, most recently active first.
@@ -28,14 +27,12 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<StreamInfo>>
 /// checks their shape and never receives a passphrase or key.
 pub async fn create(
     State(state): State<AppState>,
-    client: ClientIp,
     Params(params): Params<CreateStream>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = params.stream.clone();
     let private = params.private.unwrap_or(true);
     let ttl_secs = params.ttl;
     let encryption = params.encryption()?;
-    state.rate_limits.check(client)?;
     let info = state
         .engine
         .create(NewStream {
@@ -60,11 +57,7 @@ pub async fn info(
 }
 
 /// `GET /new`: creates a private stream with a random id and opens it.
-pub async fn new_private(
-    State(state): State<AppState>,
-    client: ClientIp,
-) -> Result<Redirect, ApiError> {
-    state.rate_limits.check(client)?;
+pub async fn new_private(State(state): State<AppState>) -> Result<Redirect, ApiError> {
     let info = state
         .engine
         .create(NewStream {

@@ -31,6 +31,31 @@ async fn posting_too_fast_gets_429_with_retry_after_and_stores_nothing() {
     assert_eq!(app.messages("stream=limited").await.len(), 3);
 }
 
+#[tokio::test]
+async fn the_rate_limit_guards_creating_and_posting_but_not_reading() {
+    let app = spawn_app_with(|config| {
+        config.rate_per_second = 1;
+        config.rate_burst = 1;
+    })
+    .await;
+    assert_eq!(app.get("/new").await.status(), StatusCode::SEE_OTHER);
+    for refused in [
+        app.get("/new").await,
+        app.create_stream(&[("stream", "late")]).await,
+        app.post_message("late", "hi").await,
+    ] {
+        assert!(refused.headers().contains_key("retry-after"));
+        assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    }
+    for read in ["/streams", "/messages?stream=late", "/streams/late"] {
+        assert_ne!(
+            app.get(read).await.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "{read}"
+        );
+    }
+}
+
 /// Posts with `X-Forwarded-For: ip` and returns the status.
 async fn post_from(app: &TestApp, ip: &str) -> StatusCode {
     app.client
