@@ -45,7 +45,6 @@ use tokio::task::JoinHandle;
 use crate::metrics::{Metrics, Snapshot};
 use crate::store::{Store, StoreLimits};
 
-pub use crate::store::Page;
 pub use delivery::{Delivery, PartialEvent, Stored};
 pub use error::EngineError;
 pub use subscription::Subscription;
@@ -56,6 +55,15 @@ pub enum Engine {
     /// Everything in this process's memory (the default, and the only
     /// backend today).
     Memory(Arc<Store>),
+}
+
+/// Which way `GET /messages` pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Messages with `created > after`, oldest first.
+    Forward { after: Cursor },
+    /// Messages with `created < before`, newest first; `None` is "from the newest".
+    Backward { before: Option<Cursor> },
 }
 
 /// A stream to create explicitly (`POST /streams`, `GET /new`).

@@ -16,7 +16,8 @@
 //! - `read`: pages, by id, recent context, the public listing.
 //! - `budget`: TTL range, stream count, the memory budget.
 //! - `stream`: one stream, its lock, its signal and partials.
-//! - [`ring`](Ring): the bounded ring of messages, `subscription`: a reader.
+//! - [`ring`](Ring): the bounded ring of messages.
+//! - `subscription`: a reader, and subscribing/unsubscribing.
 //! - `sweep`: the expiry task; `error`: [`StoreError`]; `ids`: random ids.
 
 mod budget;
@@ -34,7 +35,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use malten_shared::crypto::EncryptionParams;
-use malten_shared::wire::{Cursor, Message, MessageKind, Partial, StreamInfo};
+use malten_shared::wire::{Message, MessageKind, Partial, StreamInfo};
 use malten_shared::{check_message_text, StreamName};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -44,7 +45,6 @@ use crate::metrics::{Metrics, Snapshot};
 pub use budget::Gauges;
 pub use error::StoreError;
 pub use ids::{random_id, random_stream_name};
-pub use read::Page;
 pub use ring::{After, Positioned, Ring};
 pub use stream::{unix_nanos, PartialEvent, Stored, Stream};
 pub use subscription::Subscription;
@@ -149,7 +149,7 @@ impl Store {
 
     /// The stream, created unlisted with the default TTL if it does not exist:
     /// the first post or subscription creates a stream implicitly.
-    fn get_or_create(&self, name: &StreamName) -> Result<Arc<Stream>, StoreError> {
+    pub(super) fn get_or_create(&self, name: &StreamName) -> Result<Arc<Stream>, StoreError> {
         if let Some(stream) = self.get(name) {
             return Ok(stream);
         }
@@ -234,36 +234,6 @@ impl Store {
     /// `llm::command`).
     pub fn stream_is_encrypted(&self, name: &StreamName) -> bool {
         self.get(name).is_some_and(|stream| stream.is_encrypted())
-    }
-
-    /// Subscribes to a stream, creating it unlisted if needed. `after` resumes
-    /// from a cursor; `None` starts with the next new message.
-    pub fn subscribe(
-        self: &Arc<Self>,
-        name: &StreamName,
-        after: Option<Cursor>,
-    ) -> Result<Subscription, StoreError> {
-        loop {
-            let stream = self.get_or_create(name)?;
-            let mut state = stream.lock();
-            if state.removed {
-                continue;
-            }
-            state.observers += 1;
-            let cursor = after.unwrap_or(state.newest);
-            stream.notify(&state);
-            drop(state);
-            self.gauges.subscribers.fetch_add(1, Ordering::Relaxed);
-            return Ok(Subscription::new(Arc::clone(self), stream, cursor));
-        }
-    }
-
-    pub(crate) fn unsubscribed(&self, stream: &Stream) {
-        let mut state = stream.lock();
-        state.observers -= 1;
-        stream.notify(&state);
-        drop(state);
-        self.gauges.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Drops messages older than the stream's TTL.

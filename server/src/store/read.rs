@@ -7,19 +7,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use malten_shared::wire::{Cursor, Message, StreamInfo};
+use malten_shared::wire::{Message, StreamInfo};
 use malten_shared::StreamName;
 
 use super::{Store, StoreError, Stream};
-
-/// Which way `GET /messages` pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    /// Messages with `created > after`, oldest first.
-    Forward { after: Cursor },
-    /// Messages with `created < before`, newest first; `None` is "from the newest".
-    Backward { before: Option<Cursor> },
-}
+use crate::engine::Page;
 
 impl Store {
     /// A page of messages as a JSON array. An unknown stream is an empty page.

@@ -24,13 +24,49 @@ use malten_shared::wire::{Cursor, Gap, Presence, SystemNotice};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
 
+use std::sync::atomic::Ordering;
+
+use malten_shared::StreamName;
+
 use super::stream::{PartialEvent, Signal, Stored, Stream};
-use super::Store;
+use super::{Store, StoreError};
 use crate::engine::Delivery;
 
 /// Most messages handed to a transport at once, so one huge backlog cannot
 /// monopolise a connection's task.
 const MAX_BATCH: usize = 256;
+
+impl Store {
+    /// Subscribes to a stream, creating it unlisted if needed. `after` resumes
+    /// from a cursor; `None` starts with the next new message.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        name: &StreamName,
+        after: Option<Cursor>,
+    ) -> Result<Subscription, StoreError> {
+        loop {
+            let stream = self.get_or_create(name)?;
+            let mut state = stream.lock();
+            if state.removed {
+                continue;
+            }
+            state.observers += 1;
+            let cursor = after.unwrap_or(state.newest);
+            stream.notify(&state);
+            drop(state);
+            self.gauges.subscribers.fetch_add(1, Ordering::Relaxed);
+            return Ok(Subscription::new(Arc::clone(self), stream, cursor));
+        }
+    }
+
+    pub(crate) fn unsubscribed(&self, stream: &Stream) {
+        let mut state = stream.lock();
+        state.observers -= 1;
+        stream.notify(&state);
+        drop(state);
+        self.gauges.subscribers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 #[derive(Debug)]
 pub struct Subscription {

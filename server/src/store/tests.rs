@@ -7,7 +7,7 @@ use malten_shared::wire::{Cursor, MessageKind};
 use malten_shared::StreamName;
 
 use super::*;
-use crate::engine::Delivery;
+use crate::engine::{Delivery, Page};
 
 fn store() -> Arc<Store> {
     Store::for_tests()
