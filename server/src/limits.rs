@@ -3,8 +3,12 @@
 //! ([`RateLimits::per_minute`], [`Slots`]) for its own, stricter limits.
 //!
 //! The rate limiter is `governor`'s keyed GCRA (a token bucket without a
-//! timer per key); its state is pruned by the sweeper so idle clients cost
-//! nothing.
+//! timer per key); its state is pruned every minute (`lib.rs`) so idle
+//! clients cost nothing. The write rate limit is applied to its routes as a
+//! tower layer (`http/rate_limit.rs`); `/ws` spends it per session created.
+//!
+//! Refusals are [`LimitError`], with no HTTP in it: `error.rs` makes them
+//! `429` with `Retry-After`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
