@@ -1,5 +1,5 @@
-//! What a subscription yields, whatever the backend: the vocabulary shared
-//! by every engine backend and both real-time transports.
+//! The vocabulary shared by every engine backend and both real-time
+//! transports: what a subscription yields, and the shape of a paged read.
 //!
 //! A message is handed over as an `Arc<Stored>`: encoded once when stored,
 //! so fan-out to N subscribers costs N reference-count increments. A backend
@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use malten_shared::wire::{Gap, Presence, SystemNotice};
+use malten_shared::wire::{Cursor, Gap, Presence, SystemNotice};
 
 pub use crate::store::{PartialEvent, Stored};
 
@@ -29,4 +29,13 @@ pub enum Delivery {
     Partial(Arc<PartialEvent>),
     /// The server is shutting down; nothing follows.
     Shutdown(SystemNotice),
+}
+
+/// Which way `GET /messages` pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Messages with `created > after`, oldest first.
+    Forward { after: Cursor },
+    /// Messages with `created < before`, newest first; `None` is "from the newest".
+    Backward { before: Option<Cursor> },
 }

@@ -25,8 +25,10 @@
 //! partials and the shutdown notice.
 //!
 //! # Dependencies
-//! `delivery` (the shared vocabulary) names no backend; backends (`store/`)
-//! use it; this file dispatches to the backends. Counters are bumped by the
+//! `delivery.rs` is the vocabulary shared by backends and transports
+//! ([`Delivery`], [`Page`], and the [`Stored`] message, defined beside the
+//! memory stream that builds it); backends (`store/`) use it and never this
+//! file; this file dispatches to the backends. Counters are bumped by the
 //! backends into [`Metrics`]; nothing here knows HTTP.
 
 mod delivery;
@@ -45,7 +47,7 @@ use tokio::task::JoinHandle;
 use crate::metrics::{Metrics, Snapshot};
 use crate::store::{Store, StoreLimits};
 
-pub use delivery::{Delivery, PartialEvent, Stored};
+pub use delivery::{Delivery, Page, PartialEvent, Stored};
 pub use error::EngineError;
 pub use subscription::Subscription;
 
@@ -55,15 +57,6 @@ pub enum Engine {
     /// Everything in this process's memory (the default, and the only
     /// backend today).
     Memory(Arc<Store>),
-}
-
-/// Which way `GET /messages` pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Page {
-    /// Messages with `created > after`, oldest first.
-    Forward { after: Cursor },
-    /// Messages with `created < before`, newest first; `None` is "from the newest".
-    Backward { before: Option<Cursor> },
 }
 
 /// A stream to create explicitly (`POST /streams`, `GET /new`).
