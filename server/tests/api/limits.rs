@@ -4,13 +4,19 @@ use reqwest::StatusCode;
 
 use crate::helpers::{assert_error, spawn_app_with, TestApp, DEADLINE};
 
+/// An app allowing one write a second per client after a burst of `burst`.
+async fn rate_limited_app(burst: u32, trust_forwarded_for: bool) -> TestApp {
+    spawn_app_with(|config| {
+        config.rate_per_second = 1;
+        config.rate_burst = burst;
+        config.trust_forwarded_for = trust_forwarded_for;
+    })
+    .await
+}
+
 #[tokio::test]
 async fn posting_too_fast_gets_429_with_retry_after_and_stores_nothing() {
-    let app = spawn_app_with(|config| {
-        config.rate_per_second = 1;
-        config.rate_burst = 3;
-    })
-    .await;
+    let app = rate_limited_app(3, false).await;
     for i in 0..3 {
         app.post_ok("limited", &format!("ok {i}")).await;
     }
@@ -33,11 +39,7 @@ async fn posting_too_fast_gets_429_with_retry_after_and_stores_nothing() {
 
 #[tokio::test]
 async fn the_rate_limit_guards_creating_and_posting_but_not_reading() {
-    let app = spawn_app_with(|config| {
-        config.rate_per_second = 1;
-        config.rate_burst = 1;
-    })
-    .await;
+    let app = rate_limited_app(1, false).await;
     assert_eq!(app.get("/new").await.status(), StatusCode::SEE_OTHER);
     for refused in [
         app.get("/new").await,
@@ -70,11 +72,7 @@ async fn post_from(app: &TestApp, ip: &str) -> StatusCode {
 
 #[tokio::test]
 async fn x_forwarded_for_is_ignored_unless_trusted() {
-    let app = spawn_app_with(|config| {
-        config.rate_per_second = 1;
-        config.rate_burst = 1;
-    })
-    .await;
+    let app = rate_limited_app(1, false).await;
     assert_eq!(post_from(&app, "10.0.0.1").await, StatusCode::CREATED);
     // A forged header does not buy a fresh bucket.
     assert_eq!(
@@ -85,12 +83,7 @@ async fn x_forwarded_for_is_ignored_unless_trusted() {
 
 #[tokio::test]
 async fn x_forwarded_for_separates_clients_when_trusted() {
-    let app = spawn_app_with(|config| {
-        config.rate_per_second = 1;
-        config.rate_burst = 1;
-        config.trust_forwarded_for = true;
-    })
-    .await;
+    let app = rate_limited_app(1, true).await;
     assert_eq!(
         post_from(&app, "198.51.100.1, 10.0.0.1").await,
         StatusCode::CREATED

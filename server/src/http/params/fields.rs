@@ -7,6 +7,8 @@
 //! so a JSON number or boolean is read as its text, and an empty value means
 //! "absent" for everything but plain text.
 
+use std::str::FromStr;
+
 use malten_shared::wire::Cursor;
 use malten_shared::StreamName;
 use serde::de::{Deserialize, Deserializer, Error};
@@ -50,18 +52,18 @@ pub fn boolean<'de, D: Deserializer<'de>>(value: D) -> Result<Option<bool>, D::E
 }
 
 pub fn unsigned<'de, D: Deserializer<'de>>(value: D) -> Result<Option<u64>, D::Error> {
-    match text(value)? {
-        None => Ok(None),
-        Some(raw) if raw.is_empty() => Ok(None),
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| Error::custom("must be a non-negative whole number")),
-    }
+    whole_number(value, "must be a non-negative whole number")
 }
 
 pub fn signed<'de, D: Deserializer<'de>>(value: D) -> Result<Option<i64>, D::Error> {
+    whole_number(value, "must be a whole number")
+}
+
+/// A number in text, surrounding spaces allowed; empty is `None`.
+fn whole_number<'de, D: Deserializer<'de>, T: FromStr>(
+    value: D,
+    sentence: &'static str,
+) -> Result<Option<T>, D::Error> {
     match text(value)? {
         None => Ok(None),
         Some(raw) if raw.is_empty() => Ok(None),
@@ -69,7 +71,7 @@ pub fn signed<'de, D: Deserializer<'de>>(value: D) -> Result<Option<i64>, D::Err
             .trim()
             .parse()
             .map(Some)
-            .map_err(|_| Error::custom("must be a whole number")),
+            .map_err(|_| Error::custom(sentence)),
     }
 }
 
