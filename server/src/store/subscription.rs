@@ -107,10 +107,6 @@ impl Subscription {
         self.cursor
     }
 
-    pub fn stream(&self) -> &Stream {
-        &self.stream
-    }
-
     /// Waits for the next delivery; `None` once the subscription has ended.
     pub async fn next(&mut self) -> Option<Delivery> {
         loop {
