@@ -18,6 +18,7 @@
 //! fan-out (subscriptions) → transport (SSE or WebSocket).
 
 pub mod assets;
+pub mod chat;
 pub mod config;
 pub mod csp;
 pub mod error;
@@ -82,7 +83,7 @@ impl AppState {
 
 /// The whole HTTP surface: API routes, the web app and shared layers.
 pub fn app(state: AppState) -> Router {
-    http::router(state)
+    http::router(state.clone()).merge(chat::router(&state.config))
 }
 
 /// Serves until `shutdown` completes, then tells subscribers, stops
