@@ -80,6 +80,8 @@ pub enum ChatError {
     IdempotencyConflict,
     #[error("too many wrong secrets from your address; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    #[error("too many open live connections from your address (at most {limit})")]
+    TooManyConnections { limit: usize },
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -104,7 +106,9 @@ impl ChatError {
                 StatusCode::CONFLICT
             }
             Self::NotParticipant | Self::InvalidReplyTo => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +140,7 @@ impl ChatError {
             Self::InvalidReplyTo => "invalid_reply_to",
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyConnections { .. } => "too_many_connections",
             Self::Internal(_) => "internal",
         }
     }
@@ -174,11 +179,15 @@ impl IntoResponse for ChatError {
         };
         let mut response = (status, Json(body)).into_response();
         response.extensions_mut().insert(RejectionCode(code));
-        if let Self::RateLimited { retry_after_secs } = self {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(1)),
-            );
+        let retry_after = match self {
+            Self::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            Self::TooManyConnections { .. } => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
     }

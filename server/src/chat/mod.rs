@@ -38,6 +38,7 @@ use tokio::sync::OnceCell;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::limits::ConnectionLimits;
 use auth::FailureLimiter;
 use error::ChatError;
 use realtime::{Hub, LocalHub};
@@ -54,6 +55,10 @@ struct Inner {
     pool: OnceCell<AnyPool>,
     hub: Arc<dyn Hub>,
     failures: FailureLimiter,
+    /// Live connections per client address (`--max-connections-per-ip`),
+    /// counted apart from the stream API's.
+    connections: ConnectionLimits,
+    connection_limit: usize,
     trust_forwarded_for: bool,
     keepalive: Duration,
 }
@@ -72,9 +77,19 @@ impl ChatState {
             pool: OnceCell::new(),
             hub: Arc::new(LocalHub::default()),
             failures: FailureLimiter::new(Duration::from_secs(60)),
+            connections: ConnectionLimits::new(config.max_connections_per_ip),
+            connection_limit: config.max_connections_per_ip,
             trust_forwarded_for: config.trust_forwarded_for,
             keepalive: config.keepalive(),
         })))
+    }
+
+    /// The same state with another [`Hub`] for live events, such as one
+    /// that carries them between nodes. Call before serving.
+    pub fn with_hub(self, hub: Arc<dyn Hub>) -> Self {
+        let inner = Arc::try_unwrap(self.0)
+            .unwrap_or_else(|_| panic!("with_hub before the state is shared"));
+        Self(Arc::new(Inner { hub, ..inner }))
     }
 
     /// The database, connected and migrated on first use.
@@ -99,6 +114,14 @@ impl ChatState {
         &self.0.failures
     }
 
+    pub(crate) fn connections(&self) -> &ConnectionLimits {
+        &self.0.connections
+    }
+
+    pub(crate) fn connection_limit(&self) -> usize {
+        self.0.connection_limit
+    }
+
     pub(crate) fn trust_forwarded_for(&self) -> bool {
         self.0.trust_forwarded_for
     }
@@ -110,16 +133,21 @@ impl ChatState {
 
 /// The `/v1` routes for `config`: the chat API, or `chat_disabled` answers.
 pub fn router(config: &Config) -> Router {
-    let Some(state) = ChatState::from_config(config) else {
-        return Router::new()
+    match ChatState::from_config(config) {
+        Some(state) => router_with(state, config.max_body_bytes),
+        None => Router::new()
             .route("/v1", any(disabled))
-            .route("/v1/{*rest}", any(disabled));
-    };
+            .route("/v1/{*rest}", any(disabled)),
+    }
+}
+
+/// The chat API over a given state (e.g. one [`ChatState::with_hub`]).
+pub fn router_with(state: ChatState, max_body_bytes: usize) -> Router {
     warm_up(&state);
     let (api, _openapi) = openapi::router().split_for_parts();
     api.route("/v1", any(not_found))
         .route("/v1/{*rest}", any(not_found))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

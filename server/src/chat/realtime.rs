@@ -12,7 +12,8 @@
 //! stream engine with the Redis backend), implement [`Hub`] over it: publish
 //! the JSON of a [`ChatEvent`] to a per-channel topic (e.g. a hidden stream
 //! `chat:<channel_id>`) and feed what arrives into the receivers returned by
-//! `subscribe`. Nothing else in `chat/` has to change.
+//! `subscribe`, and hand it to [`ChatState::with_hub`](super::ChatState::with_hub).
+//! Nothing else in `chat/` has to change.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

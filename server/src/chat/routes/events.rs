@@ -36,12 +36,13 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 use utoipa::IntoParams;
 
-use crate::chat::auth::{authenticate, bearer, Caller};
+use crate::chat::auth::{authenticate, bearer, Caller, ClientAddr};
 use crate::chat::db::now_ms;
 use crate::chat::error::ChatError;
 use crate::chat::extract::ChatQuery;
 use crate::chat::realtime::ChatEvent;
 use crate::chat::ChatState;
+use crate::limits::{ClientIp, ConnectionPermit};
 
 /// How often a live connection re-checks its token and channel.
 const RECHECK: Duration = Duration::from_secs(2);
@@ -76,6 +77,7 @@ enum Frame {
         description = "Events `message`, `typing`, `join`, `leave`, `gap`, `end`; a WebSocket with the same events as JSON on upgrade")))]
 pub async fn subscribe(
     State(state): State<ChatState>,
+    ClientAddr(ip): ClientAddr,
     Path(channel_id): Path<String>,
     ChatQuery(query): ChatQuery<EventsQuery>,
     request: Request,
@@ -98,6 +100,13 @@ pub async fn subscribe(
         None
     };
 
+    let permit =
+        state
+            .connections()
+            .acquire(ClientIp(ip))
+            .map_err(|_| ChatError::TooManyConnections {
+                limit: state.connection_limit(),
+            })?;
     // Subscribe before reading the position, so nothing falls in between.
     let events = state.hub().subscribe(&channel.id);
     let (last_seq,): (i64,) = sqlx::query_as("SELECT last_seq FROM chat_channels WHERE id = $1")
@@ -112,6 +121,7 @@ pub async fn subscribe(
         channel_id: channel.id,
         delivered: resume.unwrap_or(last_seq),
         tx,
+        _permit: permit,
     };
     tokio::spawn(connection.run(events, resume.map(|_| last_seq)));
     tracing::debug!(channel = %channel_id, websocket = upgrade.is_some(), "chat: subscriber connected");
@@ -155,6 +165,8 @@ struct Connection {
     /// The `seq` of the last message sent (or skipped as already seen).
     delivered: i64,
     tx: mpsc::Sender<Frame>,
+    /// Frees the connection slot when the connection ends.
+    _permit: ConnectionPermit,
 }
 
 impl Connection {
@@ -200,6 +212,8 @@ impl Connection {
         loop {
             tokio::select! {
                 _ = &mut expiry => return Ok(ChatError::TokenExpired),
+                // The transport dropped its end: the client is gone.
+                _ = self.tx.closed() => return Err(Gone),
                 _ = recheck.tick() => {
                     if let Err(err) = self.still_allowed().await {
                         return Ok(err);

@@ -96,6 +96,9 @@ chat_test! {
             .await
             .unwrap();
         assert_error(response, StatusCode::BAD_REQUEST, "invalid_json").await;
+        let huge = json!({"name": "A", "email": "a@b.example", "banner": "x".repeat(20_000)});
+        let response = chat.send(Some(ADMIN), Method::POST, "/v1/orgs", Some(huge)).await;
+        assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large").await;
     }
 }
 

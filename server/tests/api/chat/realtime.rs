@@ -168,3 +168,37 @@ where
         }
     }
 }
+
+chat_test! {
+    async fn live_connections_are_capped_per_address(backend) {
+        let chat = ChatApp::spawn_with(backend, |config| {
+            config.max_connections_per_ip = 2;
+            config.keepalive_secs = 1;
+        })
+        .await;
+        let (world, channel, _, _) = room(&chat).await;
+        let first = chat.events(&world.token, &channel, None).await;
+        let _second = chat.events(&world.token, &channel, None).await;
+        let response = chat
+            .send(Some(&world.token), Method::GET, &format!("/v1/channels/{channel}/events"), None)
+            .await;
+        assert!(response.headers().contains_key("retry-after"));
+        assert_error(response, StatusCode::TOO_MANY_REQUESTS, "too_many_connections").await;
+        // Closing one frees its slot (polled: the server notices the close
+        // at the latest when its next keep-alive fails).
+        drop(first);
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                let response = chat
+                    .send(Some(&world.token), Method::GET, &format!("/v1/channels/{channel}/events"), None)
+                    .await;
+                if response.status() == StatusCode::OK {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .expect("the slot was never freed");
+    }
+}
