@@ -10,5 +10,6 @@ mod operator;
 mod pg;
 mod realtime;
 mod resources;
+mod sqlite_file;
 pub mod support;
 mod tokens;
