@@ -45,6 +45,8 @@ pub enum ChatError {
     Disabled,
     #[error("no such route; see docs/chat.md")]
     RouteNotFound,
+    #[error("this route does not take that method; see docs/chat.md")]
+    MethodNotAllowed,
     /// A field, parameter or header is missing or malformed; the text names it.
     #[error("{0}")]
     Invalid(String),
@@ -95,6 +97,7 @@ impl ChatError {
         match self {
             Self::Disabled | Self::RouteNotFound | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid(_) | Self::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MissingToken
             | Self::InvalidToken
@@ -118,6 +121,7 @@ impl ChatError {
         match self {
             Self::Disabled => "chat_disabled",
             Self::RouteNotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Invalid(_) => "invalid_parameter",
             Self::InvalidJson(_) => "invalid_json",
             Self::BodyTooLarge => "body_too_large",

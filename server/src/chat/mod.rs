@@ -147,6 +147,7 @@ pub fn router_with(state: ChatState, max_body_bytes: usize) -> Router {
     let (api, _openapi) = openapi::router().split_for_parts();
     api.route("/v1", any(not_found))
         .route("/v1/{*rest}", any(not_found))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
@@ -185,4 +186,8 @@ async fn disabled() -> ChatError {
 
 async fn not_found() -> ChatError {
     ChatError::RouteNotFound
+}
+
+async fn method_not_allowed() -> ChatError {
+    ChatError::MethodNotAllowed
 }

@@ -44,6 +44,8 @@ chat_test! {
         assert_error(response, StatusCode::UNAUTHORIZED, "invalid_admin_token").await;
         let response = chat.send(Some(ADMIN), Method::GET, "/v1/nothing-here", None).await;
         assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+        let response = chat.send(Some(ADMIN), Method::PUT, "/v1/orgs", None).await;
+        assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
     }
 }
 
