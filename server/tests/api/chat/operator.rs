@@ -4,11 +4,12 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::support::{chat_test, ChatApp, ADMIN};
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app_with};
 
 #[tokio::test]
 async fn every_v1_route_answers_chat_disabled_without_an_admin_token() {
-    let app = spawn_app().await;
+    // Whatever the environment of the test run says.
+    let app = spawn_app_with(|config| config.admin_token = None).await;
     for path in [
         "/v1/orgs",
         "/v1/token",
