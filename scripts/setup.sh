@@ -4,7 +4,8 @@
 # second run takes seconds.
 #
 #   scripts/setup.sh          toolchain for the web app (trunk, wasm-bindgen, wasm-opt, wasm32 std)
-#   scripts/setup.sh test     ... plus Chromium and ChromeDriver for the browser tests
+#   scripts/setup.sh test     ... plus Chromium and ChromeDriver for the browser tests,
+#                             and PostgreSQL for the chat API tests
 #   scripts/setup.sh bench    ... plus redis-server, the comparison peer
 #
 # On machines where `rustup target add wasm32-unknown-unknown` works, that is
@@ -85,7 +86,8 @@ fi
 
 case "$MODE" in
     test)
-        apt_install chromium chromium-driver
+        # postgresql: the chat tests start a throwaway cluster of their own.
+        apt_install chromium chromium-driver postgresql
         command -v node >/dev/null || apt_install nodejs
         ;;
     bench)

@@ -210,6 +210,28 @@ pub struct Config {
     /// connection with code 1002.
     #[arg(long, env = "MALTEN_WS_MAX_FRAME_BYTES", default_value_t = 16 * 1024, help_heading = "Language model")]
     pub ws_max_frame_bytes: usize,
+
+    /// Bearer token of the chat API's operator routes (`/v1`, docs/chat.md).
+    /// Unset, the whole `/v1` API answers 404 `chat_disabled`. Prefer the
+    /// environment variable: a flag is visible to other users of the machine.
+    #[arg(
+        long,
+        env = "MALTEN_ADMIN_TOKEN",
+        hide_env_values = true,
+        help_heading = "Chat API"
+    )]
+    pub admin_token: Option<ApiKey>,
+
+    /// Database of the chat API: `sqlite::memory:` (nothing on disk),
+    /// `sqlite://chat.db?mode=rwc` or `postgres://user:password@host/db`.
+    #[arg(
+        long,
+        env = "MALTEN_DATABASE_URL",
+        default_value = "sqlite::memory:",
+        hide_env_values = true,
+        help_heading = "Chat API"
+    )]
+    pub database_url: ApiKey,
 }
 
 /// The default system prompt: short replies, as they must fit a message.

@@ -21,6 +21,7 @@
 //! `docs/architecture.md` follows one message through the files.
 
 pub mod assets;
+pub mod chat;
 pub mod config;
 pub mod csp;
 pub mod engine;
@@ -87,7 +88,7 @@ impl AppState {
 
 /// The whole HTTP surface: API routes, the web app and shared layers.
 pub fn app(state: AppState) -> Router {
-    http::router(state)
+    http::router(state.clone()).merge(chat::router(&state.config))
 }
 
 /// Serves until `shutdown` completes, then tells subscribers, stops

@@ -2,6 +2,7 @@
 //! `127.0.0.1:0`. One binary, themed modules; `helpers` starts servers.
 
 mod assets;
+mod chat;
 mod commands;
 mod encrypted;
 mod events;
