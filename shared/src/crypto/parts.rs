@@ -38,9 +38,22 @@ pub fn padded_plaintext(plaintext: &Plaintext) -> Result<Zeroizing<Vec<u8>>, Cry
 /// The plaintext inside decrypted, padded bytes, checked against the rules.
 pub fn plaintext_from_padded(padded: &[u8]) -> Result<Plaintext, CryptoError> {
     let json = padding::unpad(padded).ok_or(CryptoError::Malformed)?;
+    // serde reads a struct from a JSON array too (`["hi",null,1,"message"]`);
+    // the format says object, so anything else is refused before parsing.
+    if !starts_with_object(json) {
+        return Err(CryptoError::Malformed);
+    }
     let plaintext: Plaintext = serde_json::from_slice(json).map_err(|_| CryptoError::Malformed)?;
     plaintext.validate()?;
     Ok(plaintext)
+}
+
+/// Whether the first byte after JSON whitespace (RFC 8259: space, tab, LF,
+/// CR) opens an object.
+fn starts_with_object(json: &[u8]) -> bool {
+    json.iter()
+        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|&byte| byte == b'{')
 }
 
 /// `base64url(0x01 || nonce || sealed)`: an envelope, or a key check.
