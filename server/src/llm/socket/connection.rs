@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
-use malten_shared::protocol::{msg, SystemMessage};
+use malten_shared::protocol::{ServerPacket, SystemMessage};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -90,7 +90,10 @@ pub(super) async fn serve(socket: WebSocket, mut connection: Connection, setup: 
         timeout: write_timeout,
     };
     if !motd.trim().is_empty() {
-        let hello = encode(msg::SYSTEM, Value::Null, SystemMessage::text("motd", &motd));
+        let hello = encode(
+            Value::Null,
+            ServerPacket::System(SystemMessage::text("motd", &motd)),
+        );
         if socket.text(hello).await.is_err() {
             return;
         }
@@ -144,9 +147,8 @@ pub(super) async fn serve(socket: WebSocket, mut connection: Connection, setup: 
 /// The shutdown notice, then a clean close.
 async fn goodbye(socket: &mut Writer) {
     let notice = encode(
-        msg::SYSTEM,
         Value::Null,
-        SystemMessage::text("shutdown", SHUTDOWN_TEXT),
+        ServerPacket::System(SystemMessage::text("shutdown", SHUTDOWN_TEXT)),
     );
     let _ = socket.text(notice).await;
     socket

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use malten_shared::protocol::{msg, ChatResponse, ErrorContent, SessionResponse};
+use malten_shared::protocol::{ChatResponse, ServerPacket};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -35,31 +35,16 @@ impl Connection {
     /// when a task will answer, `Err` to close the connection.
     pub fn handle(&mut self, text: &str) -> Result<Option<String>, Violation> {
         Ok(match interpret(text, self.max_frame_bytes)? {
-            Incoming::Ping { cid, content } => Some(encode(msg::PING, cid, content)),
+            Incoming::Ping { cid, content } => Some(encode(cid, ServerPacket::Ping(content))),
             Incoming::Session { cid, request } => {
-                Some(encode(msg::SESSION, cid, self.session(request)))
+                Some(encode(cid, ServerPacket::Session(self.session(request))))
             }
             Incoming::Chat {
                 cid,
                 prompt,
                 stream,
             } => self.chat(cid, prompt, stream),
-            Incoming::Invalid {
-                msg: kind,
-                cid,
-                error,
-            } => Some(match kind {
-                msg::SESSION => encode(kind, cid, SessionResponse::failed(error)),
-                msg::CHAT => encode(kind, cid, ChatResponse::failed(None, error)),
-                _ => encode(
-                    msg::ERROR,
-                    cid,
-                    ErrorContent {
-                        success: false,
-                        error,
-                    },
-                ),
-            }),
+            Incoming::Invalid { cid, reply } => Some(encode(cid, reply)),
         })
     }
 
@@ -67,9 +52,8 @@ impl Connection {
     fn chat(&mut self, cid: Value, prompt: String, stream: bool) -> Option<String> {
         let refuse = |sender: Option<&str>, error: String| {
             Some(encode(
-                msg::CHAT,
                 cid.clone(),
-                ChatResponse::failed(sender, error),
+                ServerPacket::Chat(ChatResponse::failed(sender, error)),
             ))
         };
         if let Err(err) = self.llm.ensure_enabled() {

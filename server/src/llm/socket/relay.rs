@@ -12,7 +12,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use malten_shared::protocol::{msg, ChatResponse};
+use malten_shared::protocol::{ChatResponse, ServerPacket};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -85,7 +85,7 @@ impl ChatTask {
     /// Sends one frame to the connection, waiting for room; a connection
     /// that has closed is not an error (see the module doc).
     async fn relay(&self, content: ChatResponse) {
-        let frame = encode(msg::CHAT, self.cid.clone(), content);
+        let frame = encode(self.cid.clone(), ServerPacket::Chat(content));
         let _ = self.outgoing.send(frame).await;
     }
 }
