@@ -2,13 +2,12 @@
 //! `--ws-write-timeout-secs`, so it cannot hold its slot (or a reply
 //! waiting for it) forever.
 
-use std::time::Duration;
-
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
-use crate::helpers::{spawn_app_with, DEADLINE};
+use crate::helpers::spawn_app_with;
+use crate::ws_client::wait_until_a_connection_is_accepted;
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_and_frees_its_slot() {
@@ -34,17 +33,7 @@ async fn a_client_that_stops_reading_is_dropped_and_frees_its_slot() {
         sink
     });
     // The slot in the per-address cap is freed once the server gives up.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "a client that stopped reading kept its slot"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_a_connection_is_accepted(&app, "a client that stopped reading kept its slot").await;
     drop(unread);
     flood.abort();
 }
