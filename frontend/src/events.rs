@@ -5,8 +5,11 @@
 //! last event id it saw as `Last-Event-ID`, so the server resumes exactly
 //! where this tab left off: no loss, no duplicates. The connection closes
 //! when the returned [`LiveStream`] is dropped.
+//!
+//! The browser parses the frames; the event names it listens for are
+//! `malten_shared::wire::EventKind`'s, the same the server writes.
 
-use malten_shared::wire::{Cursor, Gap, Message, Partial, Presence, SystemNotice};
+use malten_shared::wire::{Cursor, EventKind, Gap, Message, Partial, Presence, SystemNotice};
 use malten_shared::StreamName;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -53,25 +56,25 @@ impl LiveStream {
         let source = EventSource::new(&url)
             .map_err(|_| "This browser cannot open a live connection.".to_owned())?;
         let mut handlers = Vec::new();
-        for kind in ["message", "presence", "gap", "system", "partial"] {
+        for kind in EventKind::ALL {
             let mut deliver = deliver.clone();
             let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let Some(data) = event.data().as_string() else {
                     return;
                 };
                 let parsed = match kind {
-                    "message" => serde_json::from_str(&data).map(Live::Message),
-                    "presence" => serde_json::from_str(&data).map(Live::Presence),
-                    "gap" => serde_json::from_str(&data).map(Live::Gap),
-                    "partial" => serde_json::from_str(&data).map(Live::Partial),
-                    _ => serde_json::from_str(&data).map(Live::System),
+                    EventKind::Message => serde_json::from_str(&data).map(Live::Message),
+                    EventKind::Presence => serde_json::from_str(&data).map(Live::Presence),
+                    EventKind::Gap => serde_json::from_str(&data).map(Live::Gap),
+                    EventKind::Partial => serde_json::from_str(&data).map(Live::Partial),
+                    EventKind::System => serde_json::from_str(&data).map(Live::System),
                 };
                 if let Ok(live) = parsed {
                     deliver(live);
                 }
             });
             source
-                .add_event_listener_with_callback(kind, handler.as_ref().unchecked_ref())
+                .add_event_listener_with_callback(kind.as_str(), handler.as_ref().unchecked_ref())
                 .map_err(|_| "Cannot listen for events.".to_owned())?;
             handlers.push(handler);
         }

@@ -54,11 +54,6 @@ impl WebApp {
         };
         Some(Asset { bytes, mime })
     }
-
-    /// Whether the app has been built (it has an `index.html`).
-    pub async fn is_present(&self) -> bool {
-        self.get("index.html").await.is_some()
-    }
 }
 
 /// `path` as a relative path with only normal components, so a request can

@@ -211,6 +211,12 @@ pub struct Config {
     #[arg(long, env = "MALTEN_WS_MAX_FRAME_BYTES", default_value_t = 16 * 1024, help_heading = "Language model")]
     pub ws_max_frame_bytes: usize,
 
+    /// Seconds a `/ws` client may take to accept one frame; a client that
+    /// stops reading for longer is disconnected, which frees its slot and
+    /// ends the wait of any reply queued for it.
+    #[arg(long, env = "MALTEN_WS_WRITE_TIMEOUT_SECS", default_value_t = 10.0, value_parser = positive_secs, help_heading = "Language model")]
+    pub ws_write_timeout_secs: f64,
+
     /// Bearer token of the chat API's operator routes (`/v1`, docs/chat.md).
     /// Unset, the whole `/v1` API answers 404 `chat_disabled`. Prefer the
     /// environment variable: a flag is visible to other users of the machine.

@@ -15,11 +15,14 @@
 //! - [`text`]: the rule for a plain message's text.
 //! - [`wire`]: the JSON shapes of messages, stream listings, events and errors.
 //! - [`protocol`]: the frames of the WebSocket session protocol at `/ws`.
+//! - [`sse`]: Server-Sent Events framing, written by the server and read by
+//!   the tests and the benchmark.
 
 pub mod crypto;
 pub mod limits;
 pub mod name;
 pub mod protocol;
+pub mod sse;
 pub mod text;
 pub mod wire;
 

@@ -13,42 +13,98 @@
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, Engine};
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
-/// The packet types, as they appear in `msg`.
-pub mod msg {
-    /// Client → server and back: echoed unchanged.
-    pub const PING: &str = "ping";
-    /// Client → server: create, resume, ask the status of, destroy a session.
-    pub const SESSION: &str = "session";
-    /// Client → server: a prompt; server → client: the model's reply.
-    pub const CHAT: &str = "chat";
-    /// Server → client only: the message of the day, a shutdown notice.
-    pub const SYSTEM: &str = "system";
-    /// Server → client only: the answer to a frame whose `msg` is missing or
-    /// unknown (so there is no packet type to answer with).
-    pub const ERROR: &str = "error";
+/// What a client sends, told apart by `msg`, with its `content`.
+///
+/// `msg` values other than these (including the server's own `system` and
+/// `error`) are not requests; the server answers them with an `error` frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "msg", content = "content", rename_all = "snake_case")]
+pub enum ClientPacket {
+    /// Echoed unchanged, `content` included (any JSON, `null` when absent).
+    Ping(Value),
+    /// Create, resume, ask the status of, or destroy a session.
+    Session(SessionRequest),
+    /// A prompt for the current session.
+    Chat(ChatRequest),
 }
 
-/// One frame. `content` is a [`Value`] for frames not yet interpreted and a
-/// typed struct (such as [`SessionResponse`]) for frames being built.
+/// What the server sends, told apart by `msg`, with its `content`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Frame<C = Value> {
-    pub msg: String,
+#[serde(tag = "msg", content = "content", rename_all = "snake_case")]
+pub enum ServerPacket {
+    /// The echo of a client's ping.
+    Ping(Value),
+    /// The answer to a `session` request.
+    Session(SessionResponse),
+    /// A reply from the model (or a piece of one), or why there is none.
+    Chat(ChatResponse),
+    /// Sent unasked: the message of the day, a shutdown notice.
+    System(SystemMessage),
+    /// The answer to a frame whose `msg` is missing or unknown, so there is
+    /// no packet type to answer with.
+    Error(ErrorContent),
+}
+
+impl ServerPacket {
+    /// The packet type, as it appears in `msg`.
+    pub fn msg(&self) -> &'static str {
+        match self {
+            Self::Ping(_) => "ping",
+            Self::Session(_) => "session",
+            Self::Chat(_) => "chat",
+            Self::System(_) => "system",
+            Self::Error(_) => "error",
+        }
+    }
+}
+
+/// One frame: a packet ([`ClientPacket`] or [`ServerPacket`]) with the
+/// client's correlation id.
+///
+/// Server frames are written `msg`, `cid`, `content`, in that order, as the
+/// protocol's examples show them: some clients compare a ping's echo as text.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Frame<P> {
+    /// `msg` and `content`.
+    #[serde(flatten)]
+    pub packet: P,
     /// The client's correlation id, any JSON value (the protocol uses
     /// strings); `null` when absent and in frames the server starts itself.
     #[serde(default)]
     pub cid: Value,
-    pub content: C,
 }
 
-impl<C> Frame<C> {
-    pub fn new(msg: &str, cid: Value, content: C) -> Self {
-        Self {
-            msg: msg.to_owned(),
-            cid,
-            content,
+impl<P> Frame<P> {
+    pub fn new(cid: Value, packet: P) -> Self {
+        Self { packet, cid }
+    }
+}
+
+impl Serialize for Frame<ServerPacket> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        fn fields<S: Serializer, C: Serialize>(
+            serializer: S,
+            msg: &'static str,
+            cid: &Value,
+            content: &C,
+        ) -> Result<S::Ok, S::Error> {
+            let mut frame = serializer.serialize_struct("Frame", 3)?;
+            frame.serialize_field("msg", msg)?;
+            frame.serialize_field("cid", cid)?;
+            frame.serialize_field("content", content)?;
+            frame.end()
+        }
+        let (msg, cid) = (self.packet.msg(), &self.cid);
+        match &self.packet {
+            ServerPacket::Ping(content) => fields(serializer, msg, cid, content),
+            ServerPacket::Session(content) => fields(serializer, msg, cid, content),
+            ServerPacket::Chat(content) => fields(serializer, msg, cid, content),
+            ServerPacket::System(content) => fields(serializer, msg, cid, content),
+            ServerPacket::Error(content) => fields(serializer, msg, cid, content),
         }
     }
 }
@@ -274,85 +330,4 @@ pub fn decode_text(data: &str) -> Result<String, TextDataError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn text_round_trips_through_base64_in_any_script() {
-        for text in ["hello", "héllo wörld", "😀 日本語", ""] {
-            assert_eq!(decode_text(&encode_text(text)).unwrap(), text);
-        }
-        assert_eq!(encode_text("hi"), "aGk=");
-        assert_eq!(decode_text("aGk").unwrap(), "hi", "padding is optional");
-    }
-
-    #[test]
-    fn bad_data_is_named_as_such() {
-        assert_eq!(decode_text("not base64!"), Err(TextDataError::NotBase64));
-        assert_eq!(decode_text("//79"), Err(TextDataError::NotUtf8));
-    }
-
-    #[test]
-    fn session_requests_read_the_seed_examples() {
-        let create: SessionRequest = serde_json::from_value(json!({
-            "request": "create",
-            "settings": {"model": "ggml-gpt4all-l13b-snoozy.bin", "temperature": 0.8, "seed": 1234}
-        }))
-        .unwrap();
-        assert_eq!(
-            create,
-            SessionRequest::Create {
-                settings: SessionSettings {
-                    model: Some("ggml-gpt4all-l13b-snoozy.bin".into()),
-                    temperature: Some(0.8),
-                    seed: Some(1234),
-                    name: None,
-                }
-            }
-        );
-        let resume: SessionRequest =
-            serde_json::from_value(json!({"request": "resume", "session_id": "1234abcd"})).unwrap();
-        assert_eq!(
-            resume,
-            SessionRequest::Resume {
-                session_id: "1234abcd".into()
-            }
-        );
-        let status: SessionRequest = serde_json::from_value(json!({"request": "status"})).unwrap();
-        assert_eq!(status, SessionRequest::Status { session_id: None });
-    }
-
-    #[test]
-    fn responses_have_the_seed_shape() {
-        let created = SessionResponse {
-            session_id: Some("abc".into()),
-            ..SessionResponse::ok()
-        };
-        assert_eq!(
-            serde_json::to_value(Frame::new(msg::SESSION, json!("1a2b3c4d"), created)).unwrap(),
-            json!({"msg": "session", "cid": "1a2b3c4d",
-                   "content": {"success": true, "error": null, "session_id": "abc"}})
-        );
-        assert_eq!(
-            serde_json::to_value(ChatResponse::text("Alice", "hi", false)).unwrap(),
-            json!({"success": true, "error": null, "sender": "Alice", "bot": true,
-                   "type": "text", "data": "aGk="})
-        );
-        assert_eq!(
-            serde_json::to_value(SystemMessage::text("motd", "hi")).unwrap(),
-            json!({"type": "text", "data": "aGk=", "code": "motd"})
-        );
-    }
-
-    #[test]
-    fn the_stream_extension_is_off_unless_asked() {
-        let plain: ChatRequest =
-            serde_json::from_value(json!({"type": "text", "data": "aGk="})).unwrap();
-        assert!(!plain.stream);
-        let streaming: ChatRequest =
-            serde_json::from_value(json!({"type": "text", "data": "aGk=", "stream": true}))
-                .unwrap();
-        assert!(streaming.stream);
-    }
-}
+mod tests;

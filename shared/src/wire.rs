@@ -161,6 +161,20 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, for clients that listen to each by name.
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Message,
+        EventKind::Presence,
+        EventKind::Gap,
+        EventKind::System,
+        EventKind::Partial,
+    ];
+
+    /// The kind named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Message => "message",
@@ -168,6 +182,28 @@ impl EventKind {
             EventKind::Gap => "gap",
             EventKind::System => "system",
             EventKind::Partial => "partial",
+        }
+    }
+}
+
+/// The events of a `POST /commands` response, as named in SSE's `event:`
+/// field: the stored `command`, `partial` pieces, then `reply` or `error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandEventKind {
+    Command,
+    Partial,
+    Reply,
+    Error,
+}
+
+impl CommandEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandEventKind::Command => "command",
+            CommandEventKind::Partial => "partial",
+            CommandEventKind::Reply => "reply",
+            CommandEventKind::Error => "error",
         }
     }
 }

@@ -10,6 +10,7 @@ use axum::Json;
 use bytes::Bytes;
 use futures_util::stream;
 use malten_shared::limits::MAX_MESSAGE_CHARS;
+use malten_shared::sse;
 use malten_shared::wire::CommandsInfo;
 use tokio::sync::mpsc;
 
@@ -59,7 +60,7 @@ pub async fn post(
 fn event_stream(events: mpsc::Receiver<CommandEvent>) -> Response {
     let body = stream::unfold(events, |mut events| async move {
         let event = events.recv().await?;
-        let chunk = format!("event: {}\ndata: {}\n\n", event.name(), event.data_json());
+        let chunk = sse::event(None, event.kind(), &event.data_json());
         Some((Ok::<_, Infallible>(Bytes::from(chunk)), events))
     });
     super::sse::event_stream_response(Body::from_stream(body))

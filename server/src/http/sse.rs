@@ -3,10 +3,11 @@
 //! The body is written by hand rather than with `axum::response::Sse`
 //! because message frames are encoded once, when stored, and shared by every
 //! subscriber: a delivery is a reference-count increment, not a
-//! serialization. The format is the standard one (`id:`, `event:`, `data:`,
-//! a blank line; comments start with `:`).
+//! serialization. The frames themselves are written by
+//! `malten_shared::sse`, the one place that knows the format.
 
 use std::convert::Infallible;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -14,6 +15,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream;
+use malten_shared::sse;
 use malten_shared::wire::{Cursor, EventKind};
 use serde::Serialize;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -22,8 +24,7 @@ use crate::engine::{Delivery, Subscription};
 use crate::limits::ConnectionPermit;
 
 /// Asks browsers to reconnect after 2 s instead of their default 3 s.
-const PREAMBLE: &[u8] = b"retry: 2000\n\n";
-const KEEPALIVE: &[u8] = b": keep-alive\n\n";
+static PREAMBLE: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(sse::retry(2000)));
 
 struct Connection {
     subscription: Subscription,
@@ -57,10 +58,7 @@ pub fn response(
     let body = stream::unfold(connection, |mut connection| async move {
         if !connection.started {
             connection.started = true;
-            return Some((
-                Ok::<_, Infallible>(Bytes::from_static(PREAMBLE)),
-                connection,
-            ));
+            return Some((Ok::<_, Infallible>(PREAMBLE.clone()), connection));
         }
         let chunk = loop {
             tokio::select! {
@@ -70,7 +68,7 @@ pub fn response(
                 }
                 _ = connection.keepalive.tick() => {
                     if connection.last_sent.elapsed() >= connection.quiet_limit {
-                        break Bytes::from_static(KEEPALIVE);
+                        break Bytes::from_static(sse::KEEPALIVE.as_bytes());
                     }
                 }
             }
@@ -116,8 +114,5 @@ fn encode(delivery: &Delivery, cursor: Cursor) -> Bytes {
 
 fn frame(cursor: Cursor, kind: EventKind, data: &impl Serialize) -> Bytes {
     let json = serde_json::to_string(data).expect("event data always serializes");
-    Bytes::from(format!(
-        "id: {cursor}\nevent: {}\ndata: {json}\n\n",
-        kind.as_str()
-    ))
+    Bytes::from(sse::event(Some(cursor), kind, &json))
 }

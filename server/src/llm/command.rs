@@ -29,7 +29,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use malten_shared::wire::{ErrorBody, Message, MessageKind, Partial};
+use malten_shared::wire::{CommandEventKind, ErrorBody, Message, MessageKind, Partial};
 use malten_shared::{check_message_text, StreamName};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -136,14 +136,19 @@ pub enum CommandEvent {
 }
 
 impl CommandEvent {
+    /// Which event this is (its SSE `event:` name).
+    pub fn kind(&self) -> CommandEventKind {
+        match self {
+            Self::Command(_) => CommandEventKind::Command,
+            Self::Partial(_) => CommandEventKind::Partial,
+            Self::Reply(_) => CommandEventKind::Reply,
+            Self::Error(_) => CommandEventKind::Error,
+        }
+    }
+
     /// The SSE `event:` name.
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::Command(_) => "command",
-            Self::Partial(_) => "partial",
-            Self::Reply(_) => "reply",
-            Self::Error(_) => "error",
-        }
+        self.kind().as_str()
     }
 
     pub fn data_json(&self) -> String {

@@ -1,15 +1,21 @@
 //! The frames of `/ws` as the server reads them: what a text frame means,
 //! and which frames break the protocol badly enough to close the connection.
 //!
+//! A frame is read with serde as a `Frame<ClientPacket>` (the packet told
+//! apart by its `msg` tag). Only when that fails is the frame looked at
+//! again, to answer with the documented failure: under the packet type when
+//! it is known (else `error`), echoing the `cid` whenever one could be read.
+//! Only non-JSON, binary or oversized frames are [`Violation`]s.
+//!
 //! [`interpret`] is pure (no socket, no state), so every malformed input can
-//! be tested directly. Frames that are JSON but wrong become
-//! [`Incoming::Invalid`], answered with `success: false` under the packet
-//! type when it is known (else `error`), echoing the `cid` whenever one could
-//! be read; only non-JSON, binary or oversized frames are [`Violation`]s.
+//! be tested directly.
 
 use malten_shared::check_message_text;
-use malten_shared::protocol::{decode_text, msg, ChatRequest as ChatFrame, Frame, SessionRequest};
-use serde::Serialize;
+use malten_shared::protocol::{
+    decode_text, ChatRequest, ChatResponse, ClientPacket, ErrorContent, Frame, ServerPacket,
+    SessionRequest, SessionResponse,
+};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// A frame that ends the connection.
@@ -49,12 +55,11 @@ pub enum Incoming {
         prompt: String,
         stream: bool,
     },
-    /// JSON, but not a valid request: answered with `success: false` under
-    /// `msg` (the packet type when known, else `error`).
+    /// JSON, but not a valid request: answered at once with `reply` (a
+    /// `success: false` packet).
     Invalid {
-        msg: &'static str,
         cid: Value,
-        error: String,
+        reply: ServerPacket,
     },
 }
 
@@ -63,60 +68,93 @@ pub fn interpret(text: &str, max_frame_bytes: usize) -> Result<Incoming, Violati
     if text.len() > max_frame_bytes {
         return Err(Violation::TooLarge);
     }
-    let value: Value = serde_json::from_str(text).map_err(|_| Violation::NotJson)?;
+    let mut value: Value = serde_json::from_str(text).map_err(|_| Violation::NotJson)?;
+    if let Value::Object(fields) = &mut value {
+        // An absent `content` is `null`: a ping without one is echoed so.
+        fields.entry("content").or_insert(Value::Null);
+    }
+    let Ok(Frame { packet, cid }) = Frame::<ClientPacket>::deserialize(&value) else {
+        return Ok(diagnose(value));
+    };
+    Ok(match packet {
+        ClientPacket::Ping(content) => Incoming::Ping { cid, content },
+        ClientPacket::Session(request) => Incoming::Session { cid, request },
+        ClientPacket::Chat(chat) => match read_prompt(&chat) {
+            Ok(prompt) => Incoming::Chat {
+                cid,
+                prompt,
+                stream: chat.stream,
+            },
+            Err(error) => invalid_chat(cid, &error),
+        },
+    })
+}
+
+/// The documented failure for a JSON frame that is not a request.
+fn diagnose(value: Value) -> Incoming {
     let Value::Object(mut frame) = value else {
-        return Ok(invalid(
-            msg::ERROR,
+        return invalid(
             Value::Null,
             "a frame must be a JSON object {\"msg\", \"cid\", \"content\"}",
-        ));
+        );
     };
     let cid = frame.remove("cid").unwrap_or(Value::Null);
     let content = frame.remove("content").unwrap_or(Value::Null);
     let kind = match frame.get("msg") {
-        None | Some(Value::Null) => return Ok(invalid(msg::ERROR, cid, "`msg` is required")),
+        None | Some(Value::Null) => return invalid(cid, "`msg` is required"),
         Some(Value::String(kind)) => kind.as_str(),
-        Some(_) => return Ok(invalid(msg::ERROR, cid, "`msg` must be a string")),
+        Some(_) => return invalid(cid, "`msg` must be a string"),
     };
-    Ok(match kind {
-        msg::PING => Incoming::Ping { cid, content },
-        msg::SESSION => match serde_json::from_value::<SessionRequest>(content) {
-            Ok(request) => Incoming::Session { cid, request },
-            Err(err) => invalid(
-                msg::SESSION,
+    match kind {
+        "session" => {
+            let error = SessionRequest::deserialize(&content)
+                .err()
+                .map_or_else(|| "unreadable".to_owned(), |err| describe(&err));
+            Incoming::Invalid {
                 cid,
-                &format!("invalid session request: {}", describe(&err)),
-            ),
-        },
-        msg::CHAT => match read_chat(content) {
-            Ok((prompt, stream)) => Incoming::Chat {
-                cid,
-                prompt,
-                stream,
-            },
-            Err(error) => invalid(msg::CHAT, cid, &format!("invalid chat request: {error}")),
-        },
-        msg::SYSTEM => invalid(
-            msg::ERROR,
-            cid,
-            "`system` frames are sent by the server only",
-        ),
+                reply: ServerPacket::Session(SessionResponse::failed(format!(
+                    "invalid session request: {error}"
+                ))),
+            }
+        }
+        "chat" if content.is_null() => {
+            invalid_chat(cid, "`content` with `type` and `data` is required")
+        }
+        "chat" => {
+            let error = ChatRequest::deserialize(&content)
+                .err()
+                .map_or_else(|| "unreadable".to_owned(), |err| describe(&err));
+            invalid_chat(cid, &error)
+        }
+        "system" => invalid(cid, "`system` frames are sent by the server only"),
         other => {
             let shown: String = other.chars().take(32).collect();
             invalid(
-                msg::ERROR,
                 cid,
                 &format!("unknown `msg` {shown:?}; expected ping, session or chat"),
             )
         }
-    })
+    }
 }
 
-fn invalid(msg: &'static str, cid: Value, error: &str) -> Incoming {
+/// A failure answered under `error`: there is no packet type to answer with.
+fn invalid(cid: Value, error: &str) -> Incoming {
     Incoming::Invalid {
-        msg,
         cid,
-        error: error.to_owned(),
+        reply: ServerPacket::Error(ErrorContent {
+            success: false,
+            error: error.to_owned(),
+        }),
+    }
+}
+
+fn invalid_chat(cid: Value, error: &str) -> Incoming {
+    Incoming::Invalid {
+        cid,
+        reply: ServerPacket::Chat(ChatResponse::failed(
+            None,
+            format!("invalid chat request: {error}"),
+        )),
     }
 }
 
@@ -129,20 +167,16 @@ fn describe(err: &serde_json::Error) -> String {
     }
 }
 
-/// The prompt of a chat frame's content, checked like any message.
-fn read_chat(content: Value) -> Result<(String, bool), String> {
-    if content.is_null() {
-        return Err("`content` with `type` and `data` is required".into());
-    }
-    let chat: ChatFrame = serde_json::from_value(content).map_err(|err| describe(&err))?;
+/// The prompt of a chat request, checked like any message.
+fn read_prompt(chat: &ChatRequest) -> Result<String, String> {
     let prompt = decode_text(&chat.data).map_err(|err| err.to_string())?;
     check_message_text(&prompt).map_err(|err| err.to_string())?;
-    Ok((prompt, chat.stream))
+    Ok(prompt)
 }
 
 /// A frame as text.
-pub fn encode<C: Serialize>(kind: &str, cid: Value, content: C) -> String {
-    serde_json::to_string(&Frame::new(kind, cid, content)).expect("frames always serialize")
+pub fn encode(cid: Value, packet: ServerPacket) -> String {
+    serde_json::to_string(&Frame::new(cid, packet)).expect("frames always serialize")
 }
 
 #[cfg(test)]
@@ -154,10 +188,23 @@ mod tests {
     const LIMIT: usize = 1024;
 
     fn failure(text: &str) -> (&'static str, Value, String) {
-        match interpret(text, LIMIT) {
-            Ok(Incoming::Invalid { msg, cid, error }) => (msg, cid, error),
-            other => panic!("{text} should be answered with a failure, got {other:?}"),
-        }
+        let Ok(Incoming::Invalid { cid, reply }) = interpret(text, LIMIT) else {
+            panic!("{text} should be answered with a failure");
+        };
+        let msg = reply.msg();
+        let error = match reply {
+            ServerPacket::Session(SessionResponse { success, error, .. })
+            | ServerPacket::Chat(ChatResponse { success, error, .. }) => {
+                assert!(!success, "{text}");
+                error.expect("a failure says why")
+            }
+            ServerPacket::Error(ErrorContent { success, error }) => {
+                assert!(!success, "{text}");
+                error
+            }
+            other => panic!("{text}: not a failure: {other:?}"),
+        };
+        (msg, cid, error)
     }
 
     #[test]
@@ -271,6 +318,14 @@ mod tests {
                 cid: json!("1a2b3c4d"),
                 content: Value::Null
             })
+        );
+        assert_eq!(
+            interpret(r#"{"msg":"ping","cid":"no content"}"#, LIMIT),
+            Ok(Incoming::Ping {
+                cid: json!("no content"),
+                content: Value::Null
+            }),
+            "an absent content is echoed as null"
         );
         assert_eq!(
             interpret(

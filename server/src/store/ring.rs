@@ -50,10 +50,6 @@ impl<T: Positioned> Ring<T> {
         self.items.is_empty()
     }
 
-    pub fn newest(&self) -> Option<&T> {
-        self.items.back()
-    }
-
     pub fn oldest(&self) -> Option<&T> {
         self.items.front()
     }

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use malten_shared::crypto::check_envelope;
 use malten_shared::crypto::EncryptionParams;
 use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
-use malten_shared::wire::{Body, Cursor, Message, MessageKind, Partial, StreamInfo};
+use malten_shared::sse;
+use malten_shared::wire::{Body, Cursor, EventKind, Message, MessageKind, Partial, StreamInfo};
 use malten_shared::{check_message_text, StreamName};
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
@@ -46,13 +47,11 @@ pub struct Stored {
 impl Stored {
     fn new(message: Message, stored_at: Instant) -> Self {
         let json = serde_json::to_string(&message).expect("a message always serializes");
-        let prefix = format!("id: {}\nevent: message\ndata: ", message.created);
-        let mut frame = String::with_capacity(prefix.len() + json.len() + 2);
-        frame.push_str(&prefix);
-        frame.push_str(&json);
-        frame.push_str("\n\n");
+        let mut frame = String::new();
+        let at = sse::write_event(&mut frame, Some(message.created), EventKind::Message, &json)
+            .expect("JSON is one line");
         Self {
-            json_range: (prefix.len(), prefix.len() + json.len()),
+            json_range: (at.start, at.end),
             sse_frame: Bytes::from(frame),
             message,
             stored_at,

@@ -1,10 +1,12 @@
 //! `spawn_app()` and typed helpers for talking to a running server.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use malten_server::config::Config;
+use malten_shared::sse;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -230,19 +232,38 @@ impl SseEvent {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.data).unwrap()
     }
+
+    /// An event or a comment; `None` for blocks that are neither (`retry:`).
+    fn from_block(block: sse::Block<'_>) -> Option<Self> {
+        if block.is_event() {
+            Some(SseEvent {
+                id: block.id.map(str::to_owned),
+                event: block.event_name().to_owned(),
+                data: block.data().to_owned(),
+                comment: None,
+            })
+        } else {
+            block.comment.map(|comment| SseEvent {
+                comment: Some(comment.to_owned()),
+                ..SseEvent::default()
+            })
+        }
+    }
 }
 
 /// A minimal SSE reader that also reports comments (which browsers hide).
 pub struct SseClient {
     body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
+    decoder: sse::Decoder,
+    ready: VecDeque<SseEvent>,
 }
 
 impl SseClient {
     pub fn from_response(response: reqwest::Response) -> Self {
         SseClient {
             body: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
+            decoder: sse::Decoder::new(),
+            ready: VecDeque::new(),
         }
     }
 
@@ -261,15 +282,16 @@ impl SseClient {
     pub async fn next_block(&mut self) -> Option<SseEvent> {
         tokio::time::timeout(DEADLINE, async {
             loop {
-                if let Some(end) = self.buffer.find("\n\n") {
-                    let block: String = self.buffer.drain(..end + 2).collect();
-                    if let Some(event) = parse_block(&block) {
-                        return Some(event);
-                    }
-                    continue;
+                if let Some(event) = self.ready.pop_front() {
+                    return Some(event);
                 }
                 match self.body.next().await {
-                    Some(Ok(chunk)) => self.buffer.push_str(std::str::from_utf8(&chunk).unwrap()),
+                    Some(Ok(chunk)) => {
+                        self.decoder.push(&chunk);
+                        let ready = &mut self.ready;
+                        self.decoder
+                            .drain(|block| ready.extend(SseEvent::from_block(block)));
+                    }
                     _ => return None,
                 }
             }
@@ -311,30 +333,6 @@ impl SseClient {
         }
         texts
     }
-}
-
-fn parse_block(block: &str) -> Option<SseEvent> {
-    let mut event = SseEvent::default();
-    let mut saw_anything = false;
-    for line in block.lines() {
-        if let Some(comment) = line.strip_prefix(':') {
-            event.comment = Some(comment.trim().to_owned());
-            saw_anything = true;
-        } else if let Some((field, value)) = line.split_once(':') {
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "id" => event.id = Some(value.to_owned()),
-                "event" => event.event = value.to_owned(),
-                "data" => event.data.push_str(value),
-                _ => {}
-            }
-            saw_anything = true;
-        }
-    }
-    if event.comment.is_some() && !event.event.is_empty() {
-        event.comment = None;
-    }
-    (saw_anything && (event.comment.is_some() || !event.event.is_empty())).then_some(event)
 }
 
 /// Strings `prefix-0 .. prefix-{n-1}`.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
 use crate::helpers::{spawn_app_with, spawn_app_with_llm, DEADLINE, TEST_API_KEY};
-use crate::ws_client::{b64, text_of, WsClient};
+use crate::ws_client::{b64, text_of, wait_until_a_connection_is_accepted, WsClient};
 use malten_tests::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
 
 #[tokio::test]
@@ -466,17 +466,7 @@ async fn session_sockets_count_against_the_per_ip_connection_cap() {
         other => panic!("expected a 429, got {other:?}"),
     }
     drop(first);
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the slot was never freed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_a_connection_is_accepted(&app, "the slot was never freed").await;
 }
 
 #[tokio::test]

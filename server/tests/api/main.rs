@@ -11,6 +11,7 @@ mod helpers;
 mod limits;
 mod llm_node;
 mod llm_socket;
+mod llm_socket_backpressure;
 mod logs;
 mod messages;
 mod shutdown;

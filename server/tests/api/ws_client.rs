@@ -24,6 +24,19 @@ pub fn text_of(data: &Value) -> String {
     decode_text(data.as_str().expect("data is a string")).expect("data is base64 UTF-8")
 }
 
+/// Polls, within the deadline, until a new `/ws` connection is accepted:
+/// the per-address slot `why` names has been freed.
+pub async fn wait_until_a_connection_is_accepted(app: &TestApp, why: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while tokio_tungstenite::connect_async(format!("ws://{}/ws", app.addr))
+        .await
+        .is_err()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "{why}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 impl WsClient {
     /// Connects to `/ws`; the message of the day is left unread.
     pub async fn connect(app: &TestApp) -> Self {

@@ -36,7 +36,7 @@ use super::http::HttpConn;
 use super::payload::now_ns;
 use super::process::{cpu_secs, machine_busy_secs, Server};
 use super::progress;
-use super::resp::RespConn;
+use super::resp::{self, Publisher, Subscriber};
 use super::sse::SseConn;
 use super::stats::{summarize, Summary, Tally};
 
@@ -131,15 +131,13 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<FanoutResult> {
 /// Redis: N `SUBSCRIBE` connections, `PUBLISH` publisher.
 pub async fn redis(server: &Server, spec: Spec) -> Result<FanoutResult> {
     let addr = server.addr;
-    let subscribers = connect_all(spec.subscribers, spec.deadline, move |_| async move {
-        let mut conn = RespConn::connect(addr).await?;
-        conn.subscribe(STREAM).await?;
-        Ok(conn)
+    let subscribers = connect_all(spec.subscribers, spec.deadline, move |_| {
+        Subscriber::connect(addr, STREAM)
     })
     .await?;
-    let mut control = RespConn::connect(addr).await?;
+    let mut control = resp::connect(addr).await?;
     loop {
-        let count = control.numsub(STREAM).await?;
+        let count = resp::numsub(&mut control, STREAM).await?;
         if count == spec.subscribers {
             break;
         }
@@ -150,7 +148,7 @@ pub async fn redis(server: &Server, spec: Spec) -> Result<FanoutResult> {
         );
         sleep(POLL_EVERY).await;
     }
-    let connect = move || async move { Ok(RespConn::connect(addr).await?.publishing_to(STREAM)) };
+    let connect = move || Publisher::connect(addr, STREAM);
     let (result, publisher) = measure("redis", server, subscribers, connect, spec).await?;
     let expected = (spec.subscribers * spec.messages) as i64;
     if publisher.reached != expected {

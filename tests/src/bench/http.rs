@@ -2,11 +2,12 @@
 //! publisher (`POST /messages`, pipelined up to the window) and for the
 //! readiness polls (`GET /streams/X`, `GET /metrics`).
 //!
-//! Hand-written on purpose, like the RESP client: both sides of the
-//! comparison get the same thin client, with no pool, no TLS layer and no
-//! per-request allocation beyond the buffers, so the figures measure the
-//! servers rather than two different client libraries. Responses must carry
-//! `Content-Length`, which every non-streaming Malten response does.
+//! Hand-written on purpose: a thin client, with no pool, no TLS layer and no
+//! per-request allocation beyond the buffers, so that Malten's figures
+//! measure the server rather than a client library (the Redis side, on the
+//! `redis` crate, can only be slowed by its client, never sped up). Responses
+//! must carry `Content-Length`, which every non-streaming Malten response
+//! does.
 
 use std::net::SocketAddr;
 

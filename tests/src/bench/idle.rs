@@ -22,7 +22,7 @@ use super::fanout::{connect_all, POLL_EVERY};
 use super::http::HttpConn;
 use super::process::Server;
 use super::progress;
-use super::resp::RespConn;
+use super::resp::{self, Subscriber};
 use super::sse::SseConn;
 
 /// The size of an idle run.
@@ -118,18 +118,14 @@ async fn subscribers_counted(poll: &mut HttpConn) -> Result<u64> {
 /// K idle `SUBSCRIBE` connections to Redis.
 pub async fn redis(server: &Server, spec: Spec) -> Result<IdleResult> {
     let addr = server.addr;
-    let mut control = RespConn::connect(addr).await?;
-    control.numsub("idle-0").await?;
+    let mut control = resp::connect(addr).await?;
+    resp::numsub(&mut control, "idle-0").await?;
     let rss_before = server.rss_bytes()?;
     let cpu_before = server.cpu_secs()?;
     let started = Instant::now();
     let conns = connect_all(spec.connections, spec.deadline, move |i| {
         let channel = stream_of(i, &spec);
-        async move {
-            let mut conn = RespConn::connect(addr).await?;
-            conn.subscribe(&channel).await?;
-            Ok(conn)
-        }
+        async move { Subscriber::connect(addr, &channel).await }
     })
     .await?;
     let mut drains = JoinSet::new();
@@ -139,7 +135,7 @@ pub async fn redis(server: &Server, spec: Spec) -> Result<IdleResult> {
     loop {
         let mut counted = 0;
         for stream in 0..spec.streams.max(1) {
-            counted += control.numsub(&format!("idle-{stream}")).await?;
+            counted += resp::numsub(&mut control, &format!("idle-{stream}")).await?;
         }
         if counted == spec.connections {
             break;

@@ -1,6 +1,7 @@
 //! The performance benchmark behind `malten-bench` (`make bench`): Malten's
 //! fan-out and idle-connection costs, measured against Redis pub/sub in the
-//! same run, on the same machine, with the same hand-written clients.
+//! same run, on the same machine: Malten through thin hand-written HTTP and
+//! SSE clients, Redis through the `redis` crate.
 //!
 //! # Layout
 //! - [`payload`]: the 256-byte message that carries its sequence number and
@@ -9,8 +10,9 @@
 //!   into percentiles.
 //! - [`process`]: the servers as child processes (killed on drop), and
 //!   their memory and CPU time from `/proc`.
-//! - [`http`], [`sse`], [`resp`]: the thin clients (HTTP/1.1 publisher and
-//!   polls, SSE subscriber, Redis).
+//! - [`http`], [`sse`]: the thin clients (HTTP/1.1 publisher and polls, SSE
+//!   subscriber); [`resp`]: Redis subscribers and publisher, on the `redis`
+//!   crate.
 //! - [`fanout`]: one publisher, N subscribers, M messages.
 //! - [`idle`]: K quiet subscriptions and the server memory they take.
 //! - [`report`]: the machine line and the Markdown tables.

@@ -1,15 +1,17 @@
 //! A Server-Sent Events subscriber over a raw socket.
 //!
 //! `GET /events?stream=X` answers with a chunked HTTP/1.1 body; the client
-//! undoes the chunking, splits the body into events at blank lines and hands
-//! every `message` event's data to the [`Tally`]. A `gap` event (the server
-//! dropped messages this subscriber had not read) is recorded as loss;
-//! `presence` events, the `retry:` preamble and `: keep-alive` comments are
-//! skipped. Malten writes `\n` line endings, the only ones handled here.
+//! undoes the chunking, lets `malten_shared::sse` split the body into
+//! events and hands every `message` event's data to the [`Tally`]. A `gap`
+//! event (the server dropped messages this subscriber had not read) is
+//! recorded as loss; `presence` events, the `retry:` preamble and
+//! `: keep-alive` comments are skipped.
 
 use std::net::SocketAddr;
 
 use anyhow::{bail, ensure, Context, Result};
+use malten_shared::sse::{Block, Decoder};
+use malten_shared::wire::EventKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -38,7 +40,7 @@ pub struct SseConn {
     /// Socket bytes not yet de-chunked.
     raw: Vec<u8>,
     /// De-chunked body bytes not yet split into events.
-    body: Vec<u8>,
+    body: Decoder,
     chunk: Chunk,
     /// Bytes that came with the response head wait in `raw` unprocessed.
     leftover: bool,
@@ -77,7 +79,7 @@ impl SseConn {
             stream,
             leftover: !raw.is_empty(),
             raw,
-            body: Vec::new(),
+            body: Decoder::new(),
             chunk: Chunk::Size,
         })
     }
@@ -112,7 +114,7 @@ impl SseConn {
                     if take == 0 {
                         break;
                     }
-                    self.body.extend_from_slice(&self.raw[pos..pos + take]);
+                    self.body.push(&self.raw[pos..pos + take]);
                     pos += take;
                     self.chunk = if take == left {
                         Chunk::End
@@ -139,30 +141,19 @@ impl SseConn {
 
     /// Records every complete event in `body`.
     fn dispatch(&mut self, tally: &mut Tally, received_ns: u64) {
-        let mut pos = 0;
-        while let Some(len) = memchr::memmem::find(&self.body[pos..], b"\n\n") {
-            dispatch_event(&self.body[pos..pos + len], tally, received_ns);
-            pos += len + 2;
-        }
-        self.body.drain(..pos);
+        self.body
+            .drain(|block| dispatch_event(&block, tally, received_ns));
     }
 }
 
-/// One event (its lines, without the blank line that ended it).
-fn dispatch_event(event: &[u8], tally: &mut Tally, received_ns: u64) {
-    let mut kind: &[u8] = b"message";
-    let mut data: &[u8] = b"";
-    for line in event.split(|&b| b == b'\n') {
-        if let Some(value) = line.strip_prefix(b"event:") {
-            kind = value.strip_prefix(b" ").unwrap_or(value);
-        } else if let Some(value) = line.strip_prefix(b"data:") {
-            data = value.strip_prefix(b" ").unwrap_or(value);
+/// One event (or comment, or setting) as the server sent it.
+fn dispatch_event(block: &Block<'_>, tally: &mut Tally, received_ns: u64) {
+    match block.kind() {
+        Some(EventKind::Message) if !block.data().is_empty() => {
+            tally.message(block.data().as_bytes(), received_ns);
         }
-        // `id:`, `retry:` and `:` comments carry nothing the benchmark needs.
-    }
-    match kind {
-        b"message" if !data.is_empty() => tally.message(data, received_ns),
-        b"gap" => tally.gap(),
+        Some(EventKind::Gap) => tally.gap(),
+        // `presence`, `retry:` and `:` comments carry nothing the benchmark needs.
         _ => {}
     }
 }
@@ -192,18 +183,21 @@ mod tests {
     fn events_are_dispatched_by_kind() {
         let payload = String::from_utf8(encode(0, 10)).unwrap();
         let mut tally = Tally::new(1);
-        dispatch_event(b"retry: 2000", &mut tally, 20);
-        dispatch_event(b": keep-alive", &mut tally, 20);
-        dispatch_event(
-            b"id: 5\nevent: presence\ndata: {\"observers\":3}",
+        let feed = |text: &str, tally: &mut Tally| {
+            let mut decoder = Decoder::new();
+            decoder.push(text.as_bytes());
+            decoder.drain(|block| dispatch_event(&block, tally, 20));
+        };
+        feed("retry: 2000\n\n: keep-alive\n\n", &mut tally);
+        feed(
+            "id: 5\nevent: presence\ndata: {\"observers\":3}\n\n",
             &mut tally,
-            20,
         );
         assert!(!tally.complete());
-        let message = format!("id: 6\nevent: message\ndata: {{\"text\":\"{payload}\"}}");
-        dispatch_event(message.as_bytes(), &mut tally, 20);
+        let message = format!("id: 6\nevent: message\ndata: {{\"text\":\"{payload}\"}}\n\n");
+        feed(&message, &mut tally);
         assert!(tally.complete());
-        dispatch_event(b"id: 7\nevent: gap\ndata: {}", &mut tally, 20);
+        feed("id: 7\nevent: gap\ndata: {}\n\n", &mut tally);
         let summary = super::super::stats::summarize(vec![tally]);
         assert_eq!((summary.deliveries, summary.gaps), (1, 1));
     }

@@ -5,11 +5,24 @@
 //! of history → the live connection, resuming right after the newest message
 //! loaded, so nothing falls between the two. Live events are handled one at
 //! a time, in order, even though decryption is asynchronous.
+//!
 //! # Layout
-//! - `state.rs`: [`Page`](state::Page), what the page knows and does.
+//! [`Page`](state::Page) holds the page's signals, grouped by concern; each
+//! concern's module defines its group and the `Page` methods that use it.
+//! - `state.rs`: the page itself: stream, description, phase, start-up order.
+//! - `keys.rs`: unlocking, and opening and sealing messages with the key.
+//! - `history.rs`: the messages shown, what was seen, older pages.
+//! - `connection.rs`: the live connection, presence, reconnecting.
+//! - `composer.rs`: the draft, sending, posting.
+//! - `llm.rs`: `/ai` commands and the reply preview.
 //! - `dom.rs`: scrolling and other small DOM helpers.
 
+mod composer;
+mod connection;
 mod dom;
+mod history;
+mod keys;
+mod llm;
 mod state;
 
 use leptos::prelude::*;
@@ -21,7 +34,8 @@ use crate::components::message::MessageView;
 use crate::components::passphrase::PassphrasePrompt;
 use crate::components::privacy_badge::{EncryptionLimits, Privacy, PrivacyBadge};
 use crate::components::share::SharePanel;
-use state::{Older, Page, Phase};
+use history::Older;
+use state::{Page, Phase};
 
 #[component]
 pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
@@ -46,9 +60,9 @@ pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
                 <h2 id="stream-title" data-testid="stream-name">{format!("#{title}")}</h2>
                 {header_badge}
                 <span class="observers" data-testid="observers" aria-live="polite">
-                    {move || format!("{} watching", page.observers.get())}
+                    {move || format!("{} watching", page.connection.observers.get())}
                 </span>
-                {move || page.reconnecting.get().then(|| view! { <span class="status" role="status">"Reconnecting…"</span> })}
+                {move || page.connection.reconnecting.get().then(|| view! { <span class="status" role="status">"Reconnecting…"</span> })}
             </div>
             {move || page.info.get().filter(|info| info.encrypted).map(|_| view! { <EncryptionLimits /> })}
             {move || match page.phase.get() {
@@ -64,7 +78,7 @@ pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
                 Phase::Unlocking => view! { <p role="status" data-testid="unlocking">"Deriving the key…"</p> }.into_any(),
                 Phase::Ready => view! {
                     <div class="older">
-                        {move || match page.older.get() {
+                        {move || match page.history.older.get() {
                             Older::Exhausted => view! { <span class="muted">"Start of the stream"</span> }.into_any(),
                             Older::Loading => view! { <span class="muted">"Loading older messages…"</span> }.into_any(),
                             Older::Idle => view! {
@@ -76,37 +90,37 @@ pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
                     </div>
                     <ol
                         class="messages"
-                        node_ref=page.list
+                        node_ref=page.history.list
                         data-testid="messages"
                         aria-live="polite"
                         on:scroll=move |_| {
-                            if page.list.get_untracked().is_some_and(|list| list.scroll_top() < 40) {
+                            if page.history.list.get_untracked().is_some_and(|list| list.scroll_top() < 40) {
                                 spawn_local(page.load_older());
                             }
                         }
                     >
-                        <For each=move || page.messages.get() key=|message| message.id.clone() let:message>
+                        <For each=move || page.history.messages.get() key=|message| message.id.clone() let:message>
                             <MessageView message />
                         </For>
                     </ol>
-                    {move || page.preview.get().map(|text| view! {
+                    {move || page.llm.preview.get().map(|text| view! {
                         <p class="preview" role="status" data-testid="llm-preview">
                             {if text.is_empty() { "The LLM is thinking…".to_owned() } else { text }}
                         </p>
                     })}
-                    {move || page.llm.get().filter(|info| !info.enabled).map(|_| view! {
+                    {move || page.llm.info.get().filter(|info| !info.enabled).map(|_| view! {
                         <p class="muted" data-testid="llm-unavailable">"LLM commands (/ai) are unavailable on this server."</p>
                     })}
                     <Composer
-                        draft=page.draft
+                        draft=page.composer.draft
                         encrypted=page.encrypted()
-                        busy=page.sending
-                        error=page.send_error
+                        busy=page.composer.sending
+                        error=page.composer.error
                         on_send=move |text, nick| spawn_local(page.send(text, nick))
                     />
                 }.into_any(),
             }}
-            <SharePanel name=share_name secret=page.passphrase />
+            <SharePanel name=share_name secret=page.keys.passphrase />
         </section>
     }
 }
