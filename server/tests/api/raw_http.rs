@@ -9,6 +9,26 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::helpers::{SseEvent, DEADLINE};
 
+/// Sends `GET <target>` exactly as written and returns the status code and
+/// the whole raw response (head and body), read until the server closes.
+pub async fn get_raw(addr: SocketAddr, target: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))
+        .await
+        .expect("the server answers and closes")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP/1.1 response: {response:?}"));
+    (status, response)
+}
+
 /// An SSE subscriber on a raw socket with a small receive buffer, that
 /// reads only when the test asks it to.
 pub struct RawSse {
