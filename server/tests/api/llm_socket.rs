@@ -325,8 +325,11 @@ async fn an_idle_session_expires_and_resume_says_so() {
 #[tokio::test]
 async fn provider_failures_and_timeouts_are_clear_sentences_without_secrets() {
     let stub = LlmStub::start(Mode::Fail).await;
+    // 1.5 s: ample for the stub to answer (or fail) first on a loaded
+    // machine, and short enough to wait out once.
     let app = spawn_app_with_llm(&stub, |config| {
-        config.llm_first_token_timeout_secs = 0.3;
+        config.llm_first_token_timeout_secs = 1.5;
+        config.llm_total_timeout_secs = 60.0;
     })
     .await;
     let mut ws = WsClient::connect_past_motd(&app).await;
@@ -339,7 +342,13 @@ async fn provider_failures_and_timeouts_are_clear_sentences_without_secrets() {
     assert!(!text.contains(PROVIDER_SECRET) && !text.contains(TEST_API_KEY));
 
     stub.set_mode(Mode::Stall);
+    let started = std::time::Instant::now();
     let timed_out = ws.chat("t", "hello again").await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(6),
+        "gave up after {elapsed:?}, not after the 1.5 s first-token timeout"
+    );
     assert_eq!(timed_out["content"]["success"], false);
     assert!(
         timed_out["content"]["error"]
