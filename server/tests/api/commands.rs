@@ -470,6 +470,14 @@ async fn with_the_opt_in_an_encrypted_stream_gets_the_reply_in_the_response_only
     let app = spawn_app_with_llm(&stub, |_| {}).await;
     let secret = crate::encrypted::secret("pass");
     crate::encrypted::create_encrypted(&app, "vault", &secret.params, true).await;
+    // The stream has messages, so a bug that gave them to the model as
+    // context would show in what the model received.
+    let mut earlier = Vec::new();
+    for text in ["first secret", "second secret"] {
+        let envelope = crate::encrypted::envelope(&secret, "vault", text);
+        app.post_ok("vault", &envelope).await;
+        earlier.push(envelope);
+    }
     let mut subscriber = app.sse("stream=vault", None).await;
     subscriber.next_of("presence").await;
 
@@ -495,10 +503,29 @@ async fn with_the_opt_in_an_encrypted_stream_gets_the_reply_in_the_response_only
         reply.get("id").is_none() && reply.get("created").is_none(),
         "an unstored reply: {reply}"
     );
-    assert_eq!(stub.requests().len(), 1);
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 1);
+    // None of the stream's messages are given to the model: the system
+    // prompt and the prompt, nothing else.
+    let turns = requests[0].turns();
+    let roles: Vec<&str> = turns.iter().map(|(role, _)| role.as_str()).collect();
+    assert_eq!(roles, ["system", "user"], "{turns:?}");
+    assert_eq!(turns[1].1, "summarise");
+    let sent = requests[0].body.to_string();
+    for envelope in &earlier {
+        assert!(
+            !sent.contains(envelope.as_str()),
+            "a message reached the model"
+        );
+    }
 
     // Nothing stored, nothing broadcast: the stream stays ciphertext-only.
-    assert!(app.messages("stream=vault").await.is_empty());
+    let stored: Vec<Value> = app.messages("stream=vault&direction=1").await;
+    let envelopes: Vec<&str> = stored
+        .iter()
+        .map(|m| m["envelope"].as_str().unwrap())
+        .collect();
+    assert_eq!(envelopes, earlier);
     let marker = crate::encrypted::envelope(&secret, "vault", "marker");
     app.post_ok("vault", &marker).await;
     let next = subscriber.next_event().await;

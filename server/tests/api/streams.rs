@@ -219,3 +219,42 @@ async fn stream_info_of_an_unknown_stream_is_a_404() {
     )
     .await;
 }
+
+/// docs/api.md: `GET /streams` lists the most recently active first; a post
+/// moves a stream to the front.
+#[tokio::test]
+async fn the_stream_list_is_most_recently_active_first() {
+    let app = spawn_app().await;
+    for name in ["alpha", "beta", "gamma"] {
+        let response = app
+            .create_stream(&[("stream", name), ("private", "false")])
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let order = |list: Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["stream"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        order(app.get_json("/streams").await.1),
+        ["gamma", "beta", "alpha"]
+    );
+    app.post_ok("alpha", "I am back").await;
+    assert_eq!(
+        order(app.get_json("/streams").await.1),
+        ["alpha", "gamma", "beta"]
+    );
+    app.post_ok("beta", "me too").await;
+    let (_, list) = app.get_json("/streams").await;
+    let updated: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["updated"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(order(list), ["beta", "alpha", "gamma"]);
+    assert!(updated.windows(2).all(|w| w[0] > w[1]), "{updated:?}");
+}
