@@ -12,6 +12,7 @@ mod llm_node;
 mod llm_socket;
 mod logs;
 mod messages;
+mod params;
 mod raw_http;
 mod shutdown;
 mod streams;
