@@ -6,6 +6,25 @@ use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
 use crate::helpers::{numbered, spawn_app, spawn_app_with, SseEvent, DEADLINE};
 use crate::raw_http::RawSse;
 
+/// docs/api.md: every event's `id:` is the subscriber's cursor after that
+/// event, which is what a browser sends back as `Last-Event-ID`: for a
+/// presence event, the last message the subscriber had been given (or
+/// would start after).
+#[tokio::test]
+async fn presence_events_carry_the_subscribers_cursor_as_id() {
+    let app = spawn_app().await;
+    let before = app.post_ok("ids", "before").await;
+    let mut first = app.sse("stream=ids", None).await;
+    let presence = first.next_of("presence").await;
+    assert_eq!(presence.id.as_deref(), before["created"].as_str());
+    let live = app.post_ok("ids", "live").await;
+    assert_eq!(first.texts(1).await, ["live"]);
+    let _second = app.sse("stream=ids", None).await;
+    let presence = first.next_of("presence").await;
+    assert_eq!(presence.json()["observers"], 2);
+    assert_eq!(presence.id.as_deref(), live["created"].as_str());
+}
+
 #[tokio::test]
 async fn a_subscriber_gets_presence_then_each_message_with_its_cursor_as_id() {
     let app = spawn_app().await;
@@ -203,14 +222,14 @@ async fn a_subscriber_that_falls_behind_the_ring_gets_the_exact_gap_and_never_sl
     let first_retained = posted - MAX_MESSAGES_PER_STREAM;
     let mut before_gap = Vec::new();
     let mut last_id = None;
-    let gap = loop {
+    let (gap_id, gap) = loop {
         let event = slow.next_event().await;
         match event.event.as_str() {
             "message" => {
                 before_gap.push(number(&event));
                 last_id = event.id.clone();
             }
-            "gap" => break event.json(),
+            "gap" => break (event.id.clone(), event.json()),
             "presence" => {}
             other => panic!("unexpected {other}"),
         }
@@ -241,6 +260,16 @@ async fn a_subscriber_that_falls_behind_the_ring_gets_the_exact_gap_and_never_sl
     );
     assert_eq!(after_gap, (first_retained..posted).collect::<Vec<_>>());
     assert_eq!(app.metric("malten_gaps_total").await, 1);
+    // The gap's id is the cursor after it: resuming from it gets exactly
+    // the retained messages, with no second gap.
+    let mut resumed = app.sse("stream=busy", gap_id.as_deref()).await;
+    let numbers: Vec<usize> = resumed
+        .texts(MAX_MESSAGES_PER_STREAM)
+        .await
+        .iter()
+        .map(|text| text[..6].parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (first_retained..posted).collect::<Vec<_>>());
 }
 
 /// The number a message of the slow-subscriber test starts with.
