@@ -3,10 +3,11 @@
 #   make test   set up, build, lint and run every test (what CI runs)
 #   make bench      the fan-out benchmark against Redis pub/sub
 #   make bench-web  the web app's speed in Chromium
+#   make mutants    mutation testing of server/ and shared/ (slow; docs/testing.md)
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test setup setup-test frontend lint bench bench-web clean
+.PHONY: run test setup setup-test frontend lint bench bench-web mutants clean
 
 run: setup frontend
 	$(CARGO) run --release -p malten-server --bin malten -- $(ARGS)
@@ -39,6 +40,15 @@ bench:
 bench-web: setup-test frontend
 	$(CARGO) build -p malten-server --bin malten
 	$(CARGO) test -p malten-tests --test e2e -- --ignored --nocapture web_app_speed_in_chromium
+
+# Mutation testing with cargo-mutants (not in CI: hours on 2 cores for the
+# whole scope). .cargo/mutants.toml sets the scope and what is skipped;
+# narrow it further with ARGS, e.g.
+#   make mutants ARGS="--file 'shared/src/crypto/**'"
+# Results go to mutants.out/ (outcomes.json, caught.txt, missed.txt).
+mutants:
+	scripts/setup.sh mutants
+	$(CARGO) mutants --package malten-server --package malten-shared $(ARGS)
 
 clean:
 	$(CARGO) clean

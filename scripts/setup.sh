@@ -7,6 +7,7 @@
 #   scripts/setup.sh test     ... plus Chromium and ChromeDriver for the browser tests,
 #                             and PostgreSQL for the chat API tests
 #   scripts/setup.sh bench    ... plus redis-server, the comparison peer
+#   scripts/setup.sh mutants  cargo-mutants only, for `make mutants`
 #
 # On machines where `rustup target add wasm32-unknown-unknown` works, that is
 # used. Where it cannot download (as on our CI machines), Debian's
@@ -44,6 +45,17 @@ apt_install() {
     if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# Mutation testing needs cargo-mutants and nothing of the web app's toolchain.
+MUTANTS_VERSION=27.1.0
+if [ "$MODE" = mutants ]; then
+    if [ "$(cargo mutants --version 2>/dev/null)" != "cargo-mutants $MUTANTS_VERSION" ]; then
+        say "installing cargo-mutants $MUTANTS_VERSION (a few minutes on 2 cores, once)"
+        cargo install cargo-mutants --version "$MUTANTS_VERSION" --locked
+    fi
+    say "ready"
+    exit 0
+fi
 
 # 1. A wasm32 standard library: rustup's, or Debian's sources built with build-std.
 wasm_route() {

@@ -149,7 +149,11 @@ mod tests {
 
     #[test]
     fn evicts_the_oldest_when_full_and_remembers_it() {
+        let empty = ring_of(3, []);
+        assert!(empty.is_empty() && !empty.is_full());
+        assert_eq!((empty.oldest(), empty.newest()), (None, None));
         let mut ring = ring_of(3, [1, 2, 3]);
+        assert!(!ring.is_empty() && ring.is_full());
         assert_eq!(ring.push(4), Some(1));
         assert_eq!(ring.iter().copied().collect::<Vec<_>>(), [2, 3, 4]);
         assert_eq!(ring.dropped_through(), Cursor(1));
@@ -200,7 +204,11 @@ mod tests {
         fn holds_exactly_the_newest_capacity_items(capacity in 1usize..50, all in cursors()) {
             let ring = ring_of(capacity, all.iter().copied());
             let expected: Vec<u64> = all.iter().rev().take(capacity).rev().copied().collect();
-            prop_assert_eq!(ring.iter().copied().collect::<Vec<_>>(), expected);
+            prop_assert_eq!(ring.iter().copied().collect::<Vec<_>>(), expected.clone());
+            prop_assert_eq!(ring.len(), expected.len());
+            prop_assert_eq!(ring.is_empty(), expected.is_empty());
+            prop_assert_eq!(ring.oldest().copied(), expected.first().copied());
+            prop_assert_eq!(ring.newest().copied(), expected.last().copied());
         }
 
         #[test]

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
 use malten_shared::wire::{Cursor, MessageKind};
 use malten_shared::StreamName;
 
@@ -189,4 +190,36 @@ async fn a_refused_post_leaves_the_cursor_clock_untouched() {
     let stream = store.get(&name("tight")).unwrap();
     assert_eq!(stream.lock().newest, first.created);
     assert_eq!(texts(&store, "tight"), ["fits"]);
+}
+
+/// A full ring makes room by evicting its oldest message, and the evicted
+/// message's bytes are credited in the same step: a budget that holds one
+/// full ring (plus one message in flight) never refuses a post to it, and
+/// the byte gauge always equals what the ring holds.
+#[tokio::test]
+async fn eviction_credits_the_evicted_bytes_to_the_budget() {
+    let probe = store();
+    post(&probe, "full", &"x".repeat(100));
+    let cost = probe.gauges().bytes.load(Ordering::Relaxed);
+    assert!(cost > 100);
+    let store = Arc::new(Store::new(
+        StoreLimits {
+            max_memory_bytes: cost * (MAX_MESSAGES_PER_STREAM + 1),
+            ..store().limits().clone()
+        },
+        Arc::new(Metrics::new()),
+    ));
+    // Same-length texts, so every message costs the same.
+    for i in 0..MAX_MESSAGES_PER_STREAM + 10 {
+        post(&store, "full", &format!("{i:0100}"));
+    }
+    assert_eq!(
+        store.gauges().bytes.load(Ordering::Relaxed),
+        cost * MAX_MESSAGES_PER_STREAM
+    );
+    assert_eq!(
+        store.gauges().messages.load(Ordering::Relaxed),
+        MAX_MESSAGES_PER_STREAM
+    );
+    assert_eq!(texts(&store, "full")[0], format!("{:0100}", 10));
 }

@@ -1,6 +1,7 @@
 use reqwest::StatusCode;
 
 use crate::helpers::spawn_app_with;
+use crate::raw_http::get_raw;
 
 /// The built app in `dist/`, which `make test` builds before the tests.
 fn dist() -> std::path::PathBuf {
@@ -66,11 +67,37 @@ async fn root_says_plainly_when_the_app_is_missing() {
     );
 }
 
+/// Sent byte for byte over a socket: `reqwest` would normalise `/../` and
+/// `/%2e%2e/` away before sending. `dist/..` is the workspace root, so an
+/// escape would serve its `Cargo.toml`.
 #[tokio::test]
 async fn a_web_dir_cannot_be_escaped() {
+    let root_manifest = std::fs::read_to_string(dist().join("../Cargo.toml")).unwrap();
+    assert!(root_manifest.contains("[workspace]"));
     let app = spawn_app_with(|config| config.web_dir = Some(dist())).await;
-    for path in ["/../Cargo.toml", "/%2e%2e/Cargo.toml", "/..%2fCargo.toml"] {
-        let response = app.get(path).await;
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    for target in [
+        "/../Cargo.toml",
+        "/%2e%2e/Cargo.toml",
+        "/%2E%2E/Cargo.toml",
+        "/..%2fCargo.toml",
+        "/..%2FCargo.toml",
+        "/%2e%2e%2fCargo.toml",
+        "/assets/../../Cargo.toml",
+        "/./../Cargo.toml",
+    ] {
+        let (status, response) = get_raw(app.addr, target).await;
+        assert_eq!(status, 404, "{target}: {response}");
+        assert!(
+            response.contains("\"code\":\"not_found\""),
+            "{target}: {response}"
+        );
+        assert!(
+            !response.contains("[workspace]"),
+            "{target} leaked the file"
+        );
     }
+    // The same socket code does fetch a file that is inside.
+    let (status, response) = get_raw(app.addr, "/index.html").await;
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains("<title>Malten</title>"));
 }

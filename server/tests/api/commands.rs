@@ -269,33 +269,51 @@ async fn a_provider_error_is_a_502_that_leaks_neither_its_body_nor_the_key() {
     assert_eq!(stored[0]["type"], "command");
 }
 
+/// The first-token timeout, not the total one, ends the wait: timed, with
+/// the total timeout far away so the two cannot be confused.
 #[tokio::test]
 async fn a_provider_that_never_answers_is_a_504_after_the_first_token_timeout() {
     let stub = LlmStub::start(Mode::Stall).await;
     let app = spawn_app_with_llm(&stub, |config| {
         config.llm_first_token_timeout_secs = 0.3;
+        config.llm_total_timeout_secs = 60.0;
     })
     .await;
     let started = std::time::Instant::now();
     let response = app
         .post_command(&[("stream", "slow"), ("prompt", "hello")])
         .await;
+    let elapsed = started.elapsed();
     assert_error(response, StatusCode::GATEWAY_TIMEOUT, "llm_timeout").await;
-    assert!(started.elapsed() < DEADLINE);
+    assert!(
+        elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(3),
+        "answered after {elapsed:?}, not after the 0.3 s first-token timeout"
+    );
+    assert_eq!(stub.requests().len(), 1, "the provider was asked once");
 }
 
+/// The first piece arrives at once and the rest is held: the total timeout
+/// (1.5 s, ample for the first piece on a loaded machine) ends the reply.
 #[tokio::test]
 async fn a_reply_that_stalls_midway_ends_with_an_error_event_and_no_reply_is_stored() {
     let stub = LlmStub::start(Mode::Held(vec!["Half".into(), " done".into()])).await;
     let app = spawn_app_with_llm(&stub, |config| {
-        config.llm_total_timeout_secs = 0.5;
+        config.llm_first_token_timeout_secs = 60.0;
+        config.llm_total_timeout_secs = 1.5;
     })
     .await;
     let mut subscriber = app.sse("stream=stall", None).await;
     subscriber.next_of("presence").await;
+    let started = std::time::Instant::now();
     let events = app.command_ok("stall", "go").await;
+    let elapsed = started.elapsed();
     assert_eq!(names(&events), ["command", "partial", "error"]);
+    assert_eq!(events[1].json()["delta"], "Half");
     assert_eq!(events[2].json()["code"], "llm_timeout");
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(6),
+        "ended after {elapsed:?}, not after the 1.5 s total timeout"
+    );
     assert_eq!(app.messages("stream=stall").await.len(), 1);
     let done = loop {
         let event = subscriber.next_of("partial").await.json();
@@ -452,6 +470,14 @@ async fn with_the_opt_in_an_encrypted_stream_gets_the_reply_in_the_response_only
     let app = spawn_app_with_llm(&stub, |_| {}).await;
     let secret = crate::encrypted::secret("pass");
     crate::encrypted::create_encrypted(&app, "vault", &secret.params, true).await;
+    // The stream has messages, so a bug that gave them to the model as
+    // context would show in what the model received.
+    let mut earlier = Vec::new();
+    for text in ["first secret", "second secret"] {
+        let envelope = crate::encrypted::envelope(&secret, "vault", text);
+        app.post_ok("vault", &envelope).await;
+        earlier.push(envelope);
+    }
     let mut subscriber = app.sse("stream=vault", None).await;
     subscriber.next_of("presence").await;
 
@@ -477,10 +503,29 @@ async fn with_the_opt_in_an_encrypted_stream_gets_the_reply_in_the_response_only
         reply.get("id").is_none() && reply.get("created").is_none(),
         "an unstored reply: {reply}"
     );
-    assert_eq!(stub.requests().len(), 1);
+    let requests = stub.requests();
+    assert_eq!(requests.len(), 1);
+    // None of the stream's messages are given to the model: the system
+    // prompt and the prompt, nothing else.
+    let turns = requests[0].turns();
+    let roles: Vec<&str> = turns.iter().map(|(role, _)| role.as_str()).collect();
+    assert_eq!(roles, ["system", "user"], "{turns:?}");
+    assert_eq!(turns[1].1, "summarise");
+    let sent = requests[0].body.to_string();
+    for envelope in &earlier {
+        assert!(
+            !sent.contains(envelope.as_str()),
+            "a message reached the model"
+        );
+    }
 
     // Nothing stored, nothing broadcast: the stream stays ciphertext-only.
-    assert!(app.messages("stream=vault").await.is_empty());
+    let stored: Vec<Value> = app.messages("stream=vault&direction=1").await;
+    let envelopes: Vec<&str> = stored
+        .iter()
+        .map(|m| m["envelope"].as_str().unwrap())
+        .collect();
+    assert_eq!(envelopes, earlier);
     let marker = crate::encrypted::envelope(&secret, "vault", "marker");
     app.post_ok("vault", &marker).await;
     let next = subscriber.next_event().await;

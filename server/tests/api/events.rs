@@ -1,9 +1,29 @@
-use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
 
-use crate::helpers::{numbered, spawn_app, spawn_app_with};
+use crate::helpers::{numbered, spawn_app, spawn_app_with, SseEvent, DEADLINE};
+use crate::raw_http::RawSse;
+
+/// docs/api.md: every event's `id:` is the subscriber's cursor after that
+/// event, which is what a browser sends back as `Last-Event-ID`: for a
+/// presence event, the last message the subscriber had been given (or
+/// would start after).
+#[tokio::test]
+async fn presence_events_carry_the_subscribers_cursor_as_id() {
+    let app = spawn_app().await;
+    let before = app.post_ok("ids", "before").await;
+    let mut first = app.sse("stream=ids", None).await;
+    let presence = first.next_of("presence").await;
+    assert_eq!(presence.id.as_deref(), before["created"].as_str());
+    let live = app.post_ok("ids", "live").await;
+    assert_eq!(first.texts(1).await, ["live"]);
+    let _second = app.sse("stream=ids", None).await;
+    let presence = first.next_of("presence").await;
+    assert_eq!(presence.json()["observers"], 2);
+    assert_eq!(presence.id.as_deref(), live["created"].as_str());
+}
 
 #[tokio::test]
 async fn a_subscriber_gets_presence_then_each_message_with_its_cursor_as_id() {
@@ -75,8 +95,15 @@ async fn replay_and_live_meet_without_duplicates_or_holes_under_concurrent_posts
             }
         })
     };
-    // Subscribe while the posts are in flight.
-    tokio::task::yield_now().await;
+    // Subscribe while the posts are in flight: once some have landed.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while app.get_json("/streams/race").await.1["messages"].as_u64() < Some(20) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the posts never started"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let mut events = app.sse("stream=race", Some(&cursor)).await;
     let received = events.texts(299).await;
     poster.await.unwrap();
@@ -134,53 +161,118 @@ async fn presence_follows_subscribers_coming_and_going() {
     app.wait_for_observers("room", 1).await;
 }
 
+/// A subscriber on a raw socket with a 2 KiB receive buffer stops reading:
+/// once its socket and the server's send buffer are full, its subscription
+/// stops advancing while posts go on. Its lag is known exactly from the
+/// deliveries counter (the fast subscriber, kept in step, got every post),
+/// so the test keeps posting until it is more than a ring behind.
 #[tokio::test]
-async fn a_slow_subscriber_gets_every_message_or_a_gap_and_never_slows_the_others() {
+async fn a_subscriber_that_falls_behind_the_ring_gets_the_exact_gap_and_never_slows_the_others() {
     let app = spawn_app().await;
-    let total = 3000;
-    let text = "x".repeat(400);
-    // The slow subscriber connects and then reads nothing until the end.
-    let mut slow = app.sse("stream=busy", None).await;
-    let fast_readers = join_all((0..3).map(|_| app.sse("stream=busy", None))).await;
-    app.wait_for_observers("busy", 4).await;
-    let readers = fast_readers
-        .into_iter()
-        .map(|mut reader| tokio::spawn(async move { reader.texts(total).await }));
-    let readers: Vec<_> = readers.collect();
-    for i in 0..total {
-        app.post_ok("busy", &format!("{i:05}{text}")).await;
-    }
-    for reader in readers {
-        let texts = tokio::time::timeout(Duration::from_secs(20), reader)
-            .await
-            .unwrap()
-            .unwrap();
-        let numbers: Vec<usize> = texts.iter().map(|t| t[..5].parse().unwrap()).collect();
-        assert_eq!(
-            numbers,
-            (0..total).collect::<Vec<_>>(),
-            "fast readers get everything in order"
-        );
-    }
-    // Now the slow one reads: messages in order, and any hole explained by a gap.
-    let mut expected_next = 0;
-    let mut gaps = 0;
-    let mut seen = HashSet::new();
-    while expected_next < total {
+    let filler = "x".repeat(1000);
+    let mut slow = RawSse::connect(app.addr, "stream=busy", 2048).await;
+    let mut fast = app.sse("stream=busy", None).await;
+    app.wait_for_observers("busy", 2).await;
+    let fast_numbers = Arc::new(Mutex::new(Vec::new()));
+    let fast_reader = {
+        let numbers = Arc::clone(&fast_numbers);
+        tokio::spawn(async move {
+            loop {
+                let event = fast.next_event().await;
+                match event.event.as_str() {
+                    "message" => numbers.lock().unwrap().push(number(&event)),
+                    "presence" => {}
+                    other => panic!("the fast subscriber got a {other} event: {}", event.data),
+                }
+            }
+        })
+    };
+    let mut posted = 0;
+    let slow_delivered = loop {
+        for _ in 0..64 {
+            app.post_ok("busy", &format!("{posted:06}{filler}")).await;
+            posted += 1;
+        }
+        // The fast subscriber keeps up while the slow one is stuck.
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while fast_numbers.lock().unwrap().len() < posted {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the fast subscriber fell behind"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let slow_delivered = app.metric("malten_deliveries_total").await - posted as u64;
+        if posted as u64 - slow_delivered > MAX_MESSAGES_PER_STREAM as u64 {
+            break slow_delivered as usize;
+        }
+        assert!(posted < 50_000, "the slow subscriber never fell behind");
+    };
+    fast_reader.abort();
+    assert_eq!(
+        *fast_numbers.lock().unwrap(),
+        (0..posted).collect::<Vec<_>>(),
+        "the fast subscriber got everything in order"
+    );
+    assert_eq!(app.metric("malten_gaps_total").await, 0);
+
+    // Now the slow one reads: exactly what it was handed before it stopped,
+    // then a gap naming the last of those and the oldest retained message,
+    // then exactly the retained messages.
+    let first_retained = posted - MAX_MESSAGES_PER_STREAM;
+    let mut before_gap = Vec::new();
+    let mut last_id = None;
+    let (gap_id, gap) = loop {
         let event = slow.next_event().await;
         match event.event.as_str() {
             "message" => {
-                let n: usize = event.json()["text"].as_str().unwrap()[..5].parse().unwrap();
-                assert!(seen.insert(n), "duplicate {n}");
-                assert!(
-                    n == expected_next || (gaps > 0 && n > expected_next),
-                    "hole before {n} without a gap"
-                );
-                expected_next = n + 1;
+                before_gap.push(number(&event));
+                last_id = event.id.clone();
             }
-            "gap" => gaps += 1,
+            "gap" => break (event.id.clone(), event.json()),
             "presence" => {}
             other => panic!("unexpected {other}"),
         }
+    };
+    assert_eq!(before_gap, (0..slow_delivered).collect::<Vec<_>>());
+    assert!(
+        slow_delivered > 0,
+        "the slow subscriber read something first"
+    );
+    assert_eq!(gap["stream"], "busy");
+    assert_eq!(gap["after"].as_str(), last_id.as_deref());
+    let mut after_gap = Vec::new();
+    let mut first_id = None;
+    while after_gap.len() < MAX_MESSAGES_PER_STREAM {
+        let event = slow.next_event().await;
+        match event.event.as_str() {
+            "message" => {
+                first_id.get_or_insert(event.id.clone());
+                after_gap.push(number(&event));
+            }
+            "presence" => {}
+            other => panic!("unexpected {other} after the gap"),
+        }
     }
+    assert_eq!(
+        gap["available_from"].as_str(),
+        first_id.flatten().as_deref()
+    );
+    assert_eq!(after_gap, (first_retained..posted).collect::<Vec<_>>());
+    assert_eq!(app.metric("malten_gaps_total").await, 1);
+    // The gap's id is the cursor after it: resuming from it gets exactly
+    // the retained messages, with no second gap.
+    let mut resumed = app.sse("stream=busy", gap_id.as_deref()).await;
+    let numbers: Vec<usize> = resumed
+        .texts(MAX_MESSAGES_PER_STREAM)
+        .await
+        .iter()
+        .map(|text| text[..6].parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (first_retained..posted).collect::<Vec<_>>());
+}
+
+/// The number a message of the slow-subscriber test starts with.
+fn number(event: &SseEvent) -> usize {
+    event.json()["text"].as_str().unwrap()[..6].parse().unwrap()
 }

@@ -186,6 +186,17 @@ impl TestApp {
         }
     }
 
+    /// The value of an unlabelled counter or gauge in `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        let prefix = format!("{name} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
     /// Sends the shutdown signal and waits for `run` to return.
     pub async fn shutdown(&mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {

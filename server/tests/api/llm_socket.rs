@@ -325,8 +325,11 @@ async fn an_idle_session_expires_and_resume_says_so() {
 #[tokio::test]
 async fn provider_failures_and_timeouts_are_clear_sentences_without_secrets() {
     let stub = LlmStub::start(Mode::Fail).await;
+    // 1.5 s: ample for the stub to answer (or fail) first on a loaded
+    // machine, and short enough to wait out once.
     let app = spawn_app_with_llm(&stub, |config| {
-        config.llm_first_token_timeout_secs = 0.3;
+        config.llm_first_token_timeout_secs = 1.5;
+        config.llm_total_timeout_secs = 60.0;
     })
     .await;
     let mut ws = WsClient::connect_past_motd(&app).await;
@@ -339,7 +342,13 @@ async fn provider_failures_and_timeouts_are_clear_sentences_without_secrets() {
     assert!(!text.contains(PROVIDER_SECRET) && !text.contains(TEST_API_KEY));
 
     stub.set_mode(Mode::Stall);
+    let started = std::time::Instant::now();
     let timed_out = ws.chat("t", "hello again").await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(1500) && elapsed < Duration::from_secs(6),
+        "gave up after {elapsed:?}, not after the 1.5 s first-token timeout"
+    );
     assert_eq!(timed_out["content"]["success"], false);
     assert!(
         timed_out["content"]["error"]
@@ -483,4 +492,84 @@ async fn shutdown_sends_a_system_notice_then_closes() {
     };
     let (result, ()) = tokio::join!(shutdown, notice);
     result.expect("run returns cleanly");
+}
+
+/// docs/llm-protocol.md: "The server pings every `--keepalive-secs`
+/// (WebSocket ping frames)". With 1 s, two pings arrive, each about a
+/// second apart, on an otherwise silent connection.
+#[tokio::test]
+async fn the_server_pings_every_keepalive_period() {
+    let stub = LlmStub::replying(&["hi"]).await;
+    let app = spawn_app_with_llm(&stub, |config| config.keepalive_secs = 1).await;
+    let mut ws = WsClient::connect_past_motd(&app).await;
+    let started = std::time::Instant::now();
+    let mut pings = Vec::new();
+    while pings.len() < 2 {
+        match ws.next_frame().await {
+            Frame::Ping(_) => pings.push(started.elapsed()),
+            Frame::Pong(_) => {}
+            other => panic!("expected only pings, got {other:?}"),
+        }
+    }
+    assert!(
+        pings[1] >= Duration::from_millis(1500) && pings[1] < Duration::from_secs(5),
+        "pings at {pings:?}"
+    );
+}
+
+/// Creating a session counts against the address's creation rate
+/// (`--rate-per-second`, `--rate-burst`), like creating a stream.
+#[tokio::test]
+async fn session_creation_counts_against_the_creation_rate() {
+    let refused = crate::limits::within_one_refill(|_| async {
+        let stub = LlmStub::replying(&["hi"]).await;
+        let app = spawn_app_with_llm(&stub, |config| {
+            config.rate_per_second = 1;
+            config.rate_burst = 2;
+        })
+        .await;
+        let mut ws = WsClient::connect_past_motd(&app).await;
+        ws.create_session(json!({})).await;
+        ws.create_session(json!({})).await;
+        let refused = ws
+            .session(json!({"request": "create", "settings": {}}))
+            .await;
+        let stream_too = app.create_stream(&[("stream", "after")]).await.status();
+        (refused, stream_too)
+    })
+    .await;
+    assert_eq!(refused.0["success"], false, "{refused:?}");
+    assert!(
+        refused.0["error"]
+            .as_str()
+            .unwrap()
+            .contains("too many requests from your address"),
+        "{refused:?}"
+    );
+    assert_eq!(refused.1, reqwest::StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// At most `--llm-max-sessions` sessions exist at once, across connections;
+/// destroying one makes room.
+#[tokio::test]
+async fn the_number_of_sessions_is_capped() {
+    let stub = LlmStub::replying(&["hi"]).await;
+    let app = spawn_app_with_llm(&stub, |config| config.llm_max_sessions = 2).await;
+    let mut first = WsClient::connect_past_motd(&app).await;
+    let mut second = WsClient::connect_past_motd(&app).await;
+    let id = first.create_session(json!({})).await;
+    second.create_session(json!({})).await;
+    let refused = second
+        .session(json!({"request": "create", "settings": {}}))
+        .await;
+    assert_eq!(refused["success"], false);
+    assert_eq!(
+        refused["error"],
+        "the server holds its maximum of 2 sessions; try again later"
+    );
+    let destroyed = first
+        .session(json!({"request": "destroy", "session_id": id}))
+        .await;
+    assert_eq!(destroyed["success"], true, "{destroyed}");
+    second.create_session(json!({})).await;
 }

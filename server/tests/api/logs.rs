@@ -3,7 +3,9 @@ use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::helpers::{spawn_app, spawn_app_with_llm, TEST_API_KEY};
+use reqwest::StatusCode;
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with_llm, TEST_API_KEY};
 use crate::ws_client::WsClient;
 use malten_tests::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
 
@@ -46,14 +48,18 @@ async fn logs_at_every_level_never_contain_message_text() {
     app.post_ok("diary", secret).await;
     assert_eq!(events.texts(1).await, [secret]);
     app.messages("stream=diary").await;
-    let _ = app
-        .post_message("diary", &format!("{secret}{}", "!".repeat(1024)))
-        .await;
+    assert_error(
+        app.post_message("diary", &format!("{secret}{}", "!".repeat(1024)))
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "message_too_long",
+    )
+    .await;
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logs.contains("stream created"),
-        "the capture works:\n{logs}"
+        logs.contains("stream created") && logs.contains("message_too_long"),
+        "the capture works, and saw the refused post:\n{logs}"
     );
     assert!(
         !logs.contains(secret),

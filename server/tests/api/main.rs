@@ -14,6 +14,8 @@ mod llm_socket;
 mod llm_socket_backpressure;
 mod logs;
 mod messages;
+mod params;
+mod raw_http;
 mod shutdown;
 mod streams;
 mod websocket;

@@ -34,6 +34,59 @@ async fn a_post_returns_201_with_the_stored_message() {
     );
 }
 
+/// docs/api.md: "Body values win over query values", for forms and JSON.
+#[tokio::test]
+async fn body_values_win_over_query_values() {
+    let app = spawn_app().await;
+    let by_form = app
+        .client
+        .post(app.url("/messages?stream=from-query&message=query%20text"))
+        .form(&[("stream", "from-body"), ("message", "form text")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_form.status(), StatusCode::CREATED);
+    let by_json = app
+        .client
+        .post(app.url("/messages?stream=from-query&message=query%20text"))
+        .json(&json!({"stream": "from-body", "message": "json text"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_json.status(), StatusCode::CREATED);
+    // A value only in the query still counts.
+    let mixed = app
+        .client
+        .post(app.url("/messages?stream=from-body"))
+        .form(&[("message", "body text, query stream")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mixed.status(), StatusCode::CREATED);
+    let page = app.messages("stream=from-body&direction=1").await;
+    assert_eq!(
+        texts(&page),
+        ["form text", "json text", "body text, query stream"]
+    );
+    assert!(app.messages("stream=from-query").await.is_empty());
+    let created = app
+        .client
+        .post(app.url("/streams?stream=query-name&private=true&ttl=100"))
+        .form(&[
+            ("stream", "body-name"),
+            ("private", "false"),
+            ("ttl", "200"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["stream"], "body-name");
+    assert_eq!(created["private"], false);
+    assert_eq!(created["ttl"], 200);
+}
+
 #[tokio::test]
 async fn parameters_come_from_the_query_a_form_or_json() {
     let app = spawn_app().await;

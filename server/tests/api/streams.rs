@@ -34,11 +34,17 @@ async fn streams_are_unlisted_unless_created_with_private_false() {
     let app = spawn_app().await;
     app.post_ok("implicit-by-post", "hi").await;
     let _subscriber = app.sse("stream=implicit-by-subscription", None).await;
-    app.create_stream(&[("stream", "explicit-default")]).await;
-    app.create_stream(&[("stream", "explicit-private"), ("private", "true")])
-        .await;
-    app.create_stream(&[("stream", "listed"), ("private", "false")])
-        .await;
+    for form in [
+        &[("stream", "explicit-default")][..],
+        &[("stream", "explicit-private"), ("private", "true")],
+        &[("stream", "listed"), ("private", "false")],
+    ] {
+        let response = app.create_stream(form).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{form:?}");
+        let created: Value = response.json().await.unwrap();
+        assert_eq!(created["stream"], form[0].1);
+        assert_eq!(created["private"], form.len() == 1 || form[1].1 == "true");
+    }
     let (_, list) = app.get_json("/streams").await;
     let names: Vec<&str> = list
         .as_array()
@@ -77,7 +83,7 @@ async fn a_stream_without_a_name_gets_an_unguessable_128_bit_id() {
 async fn new_creates_a_private_stream_and_redirects_to_its_fragment() {
     let app = spawn_app().await;
     let response = app.get("/new").await;
-    assert!(response.status().is_redirection());
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let id = location.strip_prefix("/#").expect("redirects to /#<id>");
     assert_eq!(id.len(), 22);
@@ -91,8 +97,10 @@ async fn new_creates_a_private_stream_and_redirects_to_its_fragment() {
 #[tokio::test]
 async fn creating_an_existing_stream_is_a_conflict_that_changes_nothing() {
     let app = spawn_app().await;
-    app.create_stream(&[("stream", "taken"), ("private", "false"), ("ttl", "120")])
+    let created = app
+        .create_stream(&[("stream", "taken"), ("private", "false"), ("ttl", "120")])
         .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
     app.post_ok("taken", "kept").await;
     let again = app
         .create_stream(&[("stream", "taken"), ("ttl", "600")])
@@ -175,7 +183,10 @@ async fn bad_stream_parameters_are_rejected_with_a_reason() {
 async fn the_stream_count_is_bounded_with_a_503() {
     let app = spawn_app_with(|config| config.max_streams = 2).await;
     app.post_ok("a", "x").await;
-    app.create_stream(&[("stream", "b")]).await;
+    assert_eq!(
+        app.create_stream(&[("stream", "b")]).await.status(),
+        StatusCode::CREATED
+    );
     assert_error(
         app.create_stream(&[("stream", "c")]).await,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -207,4 +218,43 @@ async fn stream_info_of_an_unknown_stream_is_a_404() {
         "invalid_stream_name",
     )
     .await;
+}
+
+/// docs/api.md: `GET /streams` lists the most recently active first; a post
+/// moves a stream to the front.
+#[tokio::test]
+async fn the_stream_list_is_most_recently_active_first() {
+    let app = spawn_app().await;
+    for name in ["alpha", "beta", "gamma"] {
+        let response = app
+            .create_stream(&[("stream", name), ("private", "false")])
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let order = |list: Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["stream"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        order(app.get_json("/streams").await.1),
+        ["gamma", "beta", "alpha"]
+    );
+    app.post_ok("alpha", "I am back").await;
+    assert_eq!(
+        order(app.get_json("/streams").await.1),
+        ["alpha", "gamma", "beta"]
+    );
+    app.post_ok("beta", "me too").await;
+    let (_, list) = app.get_json("/streams").await;
+    let updated: Vec<u64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["updated"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(order(list), ["beta", "alpha", "gamma"]);
+    assert!(updated.windows(2).all(|w| w[0] > w[1]), "{updated:?}");
 }

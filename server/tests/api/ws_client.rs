@@ -83,6 +83,15 @@ impl WsClient {
         }
     }
 
+    /// The next frame of any kind, as received.
+    pub async fn next_frame(&mut self) -> Frame {
+        tokio::time::timeout(DEADLINE, self.socket.next())
+            .await
+            .expect("no frame within the deadline")
+            .expect("the connection ended")
+            .expect("a readable frame")
+    }
+
     /// Sends `frame` and returns the next frame.
     pub async fn request(&mut self, frame: Value) -> Value {
         self.send(frame).await;

@@ -186,6 +186,86 @@ mod tests {
         assert_eq!(open(&key(), "_", &sealed), Err(CryptoError::Malformed));
     }
 
+    /// Seals `content || 0x80` padded with zeros to exactly `padded_len`
+    /// bytes, whatever the buckets say.
+    fn seal_padded_to(content: &[u8], padded_len: usize) -> String {
+        let mut framed = vec![FORMAT_VERSION];
+        framed.extend_from_slice(&[9; NONCE_LEN]);
+        framed.extend_from_slice(content);
+        framed.push(0x80);
+        framed.resize(HEADER_LEN + padded_len, 0);
+        let tag = key()
+            .cipher()
+            .encrypt_in_place_detached(
+                &[9; NONCE_LEN].into(),
+                &message_aad("_"),
+                &mut framed[HEADER_LEN..],
+            )
+            .unwrap();
+        framed.extend_from_slice(&tag);
+        envelope::encode(&framed)
+    }
+
+    /// docs/crypto.md section 5: a writer may pad to a bigger bucket than
+    /// needed, and readers accept it; padding to any length that is not a
+    /// bucket (past a bucket, or past the largest) is refused, by the
+    /// server's check and by `open`, without decrypting anything.
+    #[test]
+    fn padding_to_a_bigger_bucket_opens_and_padding_past_a_bucket_is_refused() {
+        let content = br#"{"text":"hi","sent_at":1,"kind":"message"}"#;
+        let plain = Plaintext::new("hi", PlaintextKind::Message, 1);
+        for bucket in padding::BUCKETS {
+            let sealed = seal_padded_to(content, bucket);
+            assert_eq!(check_envelope(&sealed), Ok(()), "bucket {bucket}");
+            assert_eq!(open(&key(), "_", &sealed), Ok(plain.clone()));
+        }
+        for over in [257, 300, 511, 513, 4097, 8191] {
+            let sealed = seal_padded_to(content, over);
+            let want = EnvelopeError::BadLength {
+                bytes: HEADER_LEN + over + TAG_LEN,
+            };
+            assert_eq!(check_envelope(&sealed), Err(want.clone()), "{over} bytes");
+            assert_eq!(open(&key(), "_", &sealed), Err(CryptoError::Envelope(want)));
+        }
+        let sealed = seal_padded_to(content, 8192 + 256);
+        assert!(sealed.len() > MAX_ENVELOPE_LEN);
+        assert_eq!(check_envelope(&sealed), Err(EnvelopeError::TooLong));
+        assert_eq!(
+            open(&key(), "_", &sealed),
+            Err(CryptoError::Envelope(EnvelopeError::TooLong))
+        );
+    }
+
+    /// After the marker only zeros may follow: a non-zero byte in the
+    /// padding means the last non-zero byte is not the marker.
+    #[test]
+    fn a_non_zero_byte_in_the_padding_is_refused() {
+        let mut padded = br#"{"text":"hi","sent_at":1,"kind":"message"}"#.to_vec();
+        padded.push(0x80);
+        padded.resize(255, 0);
+        padded.push(0x01);
+        let sealed = seal_raw_exact(&padded);
+        assert_eq!(check_envelope(&sealed), Ok(()));
+        assert_eq!(open(&key(), "_", &sealed), Err(CryptoError::Malformed));
+    }
+
+    /// Seals exactly `padded` (which must be a bucket long), unpadded.
+    fn seal_raw_exact(padded: &[u8]) -> String {
+        let mut framed = vec![FORMAT_VERSION];
+        framed.extend_from_slice(&[9; NONCE_LEN]);
+        framed.extend_from_slice(padded);
+        let tag = key()
+            .cipher()
+            .encrypt_in_place_detached(
+                &[9; NONCE_LEN].into(),
+                &message_aad("_"),
+                &mut framed[HEADER_LEN..],
+            )
+            .unwrap();
+        framed.extend_from_slice(&tag);
+        envelope::encode(&framed)
+    }
+
     #[test]
     fn a_plaintext_post_is_not_an_envelope() {
         assert_eq!(

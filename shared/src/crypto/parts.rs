@@ -106,6 +106,15 @@ mod tests {
         derive_unchecked("pieces", b"0123456789abcdef", 2)
     }
 
+    /// The encoding of salts and keys the web app sends: base64url, no
+    /// padding, as docs/crypto.md section 1 says.
+    #[test]
+    fn binary_fields_are_base64url_without_padding() {
+        assert_eq!(encode_base64url(&[0xfb, 0xff]), "-_8");
+        assert_eq!(encode_base64url(b"malten"), "bWFsdGVu");
+        assert_eq!(encode_base64url(&[]), "");
+    }
+
     #[test]
     fn the_pieces_make_the_same_envelope_as_seal() {
         let key = key();

@@ -148,11 +148,20 @@ mod tests {
                 Plaintext::new("hi", PlaintextKind::Message, MAX_SENT_AT + 1),
                 PlaintextError::SentAtTooLarge,
             ),
+            // 2^53, the first integer a JavaScript number cannot hold
+            // exactly next to its neighbours.
+            (
+                Plaintext::new("hi", PlaintextKind::Message, 9_007_199_254_740_992),
+                PlaintextError::SentAtTooLarge,
+            ),
         ];
         for (plain, want) in cases {
             assert_eq!(plain.validate(), Err(want), "{plain:?}");
         }
         assert_eq!(ok.with_nick("é".repeat(32)).validate(), Ok(()));
+        assert_eq!(MAX_SENT_AT, 9_007_199_254_740_991, "2^53 - 1");
+        let latest = Plaintext::new("hi", PlaintextKind::Message, MAX_SENT_AT);
+        assert_eq!(latest.validate(), Ok(()));
     }
 
     #[test]

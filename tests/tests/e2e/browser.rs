@@ -151,8 +151,26 @@ async fn a_private_link_with_the_secret_opens_and_decrypts_at_once() {
     creator.send_message("for link holders only").await;
     let link = creator.value_of("[data-testid=share-secret-link]").await;
     let fragment = link.split_once('#').expect("a fragment").1.to_owned();
-    let (stream, _) = fragment.split_once('/').expect("stream/secret");
+    let (stream, secret) = fragment.split_once('/').expect("stream/secret");
     assert_eq!(stream.len(), 22, "a random 128-bit id");
+    // README: "Share" gives the link without the passphrase too.
+    let plain_link = creator.value_of("[data-testid=share-link]").await;
+    assert_eq!(plain_link, server.url(&format!("/#{stream}")));
+    assert!(!plain_link.contains(secret), "{plain_link}");
+    // README: the stream and its messages are labelled end-to-end encrypted.
+    let labels = privacy_labels(&creator).await;
+    assert!(labels.len() >= 2, "the stream and its message: {labels:?}");
+    assert!(
+        labels.iter().all(|label| label == "End-to-end encrypted"),
+        "{labels:?}"
+    );
+
+    // The link without the passphrase opens the stream but asks for it.
+    let asked = Browser::start().await;
+    asked.goto(&plain_link).await;
+    asked.wait_for("[data-testid=passphrase-form]").await;
+    assert_eq!(asked.count("[data-testid=message]").await, 0);
+    asked.close().await;
 
     let guest = Browser::start().await;
     guest.goto(&server.url(&format!("/#{fragment}"))).await;
@@ -250,7 +268,31 @@ async fn a_plain_stream_works_between_curl_and_the_browser() {
             .contains("plain"),
         "labelled plain"
     );
+    let labels = privacy_labels(&browser).await;
+    assert!(!labels.is_empty());
+    assert!(
+        labels
+            .iter()
+            .all(|label| label == "Plain: the server can read it"),
+        "{labels:?}"
+    );
     browser.close().await;
+}
+
+/// The full sentence (the title) of every privacy badge on the page.
+async fn privacy_labels(browser: &Browser) -> Vec<String> {
+    let titles = browser
+        .script(
+            "return Array.from(document.querySelectorAll('[data-testid=privacy-badge]'))\
+             .map(badge => badge.title)",
+        )
+        .await;
+    titles
+        .as_array()
+        .expect("an array of titles")
+        .iter()
+        .map(|title| title.as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]

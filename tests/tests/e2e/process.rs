@@ -1,24 +1,59 @@
 //! Starting the real `malten` binary on a free port.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The workspace's `target/<profile>/malten`, next to this test binary's
-/// `deps/` directory. `make test` builds it before the tests run.
+/// `deps/` directory, built by `cargo build` the first time a test asks for
+/// it, so the tests never run a binary older than the sources. (Cargo's own
+/// freshness check makes this a no-op when nothing changed.)
 pub fn malten_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(build_malten).clone()
+}
+
+fn build_malten() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("target/");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let mut build = std::process::Command::new(cargo);
+    build
+        .args([
+            "build",
+            "-p",
+            "malten-server",
+            "--bin",
+            "malten",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir);
+    if profile_dir
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(
+        status.success(),
+        "`cargo build -p malten-server --bin malten` failed: {status}"
+    );
     let binary = profile_dir.join(format!("malten{}", std::env::consts::EXE_SUFFIX));
     assert!(
         binary.exists(),
-        "{} is missing: build it with `cargo build -p malten-server` (make test does)",
+        "{} is missing after the build",
         binary.display()
     );
     binary
@@ -39,8 +74,18 @@ impl Server {
 
     /// [`Server::start`] with `dir` as the working directory.
     pub async fn start_in(dir: &std::path::Path, args: &[&str]) -> Server {
+        Self::start_with_env(dir, &[], args).await
+    }
+
+    /// [`Server::start_in`] with extra environment variables.
+    pub async fn start_with_env(
+        dir: &std::path::Path,
+        env: &[(&str, &std::path::Path)],
+        args: &[&str],
+    ) -> Server {
         let mut child = Command::new(malten_binary())
             .current_dir(dir)
+            .envs(env.iter().copied())
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "info")

@@ -290,10 +290,75 @@ async fn a_second_command_in_a_busy_stream_is_refused() {
         .unwrap_err();
     assert_eq!(second.code(), "llm_stream_busy");
     all_events(first).await;
-    // The slot is free again once the reply is stored.
-    tokio::task::yield_now().await;
-    let third = run(&llm, &store, CLIENT, command("busy", "three", false)).await;
-    assert!(third.is_ok());
+    // The slot is free again once the reply is stored: polled, with a
+    // deadline, rather than hoping one `yield_now` is enough.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match run(&llm, &store, CLIENT, command("busy", "three", false)).await {
+            Ok(third) => {
+                all_events(third).await;
+                break;
+            }
+            Err(err) => assert_eq!(err.code(), "llm_stream_busy"),
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(
+        stored(&store, "busy").len(),
+        4,
+        "two commands and their replies; the refused one left nothing"
+    );
+}
+
+/// docs/api.md: "The reply is generated to the end even if the caller hangs
+/// up, so the stream's subscribers still get it." The caller's receiver is
+/// dropped after the first event, with two pieces still to come.
+#[tokio::test(start_paused = true)]
+async fn the_reply_is_generated_and_stored_even_if_the_caller_hangs_up() {
+    let store = store();
+    let llm = llm(Canned {
+        pause: Duration::from_secs(1),
+        ..Canned::new(&["Still", " here", "."])
+    });
+    let mut subscriber = store.subscribe(&name("left"), None).unwrap();
+    assert!(matches!(
+        subscriber.next().await,
+        Some(Delivery::Presence(_))
+    ));
+    let mut events = run(&llm, &store, CLIENT, command("left", "hi", false))
+        .await
+        .unwrap();
+    assert!(matches!(
+        events.recv().await,
+        Some(CommandEvent::Command(_))
+    ));
+    drop(events);
+    let reply = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match subscriber.next().await.unwrap() {
+                Delivery::Messages(batch) => {
+                    if let Some(reply) = batch
+                        .iter()
+                        .find(|stored| stored.message.kind == MessageKind::Reply)
+                    {
+                        break reply.message.body.text().unwrap().to_owned();
+                    }
+                }
+                Delivery::Partial(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the reply reached the stream");
+    assert_eq!(reply, "Still here.");
+    let messages = stored(&store, "left");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1]["text"], "Still here.");
 }
 
 #[tokio::test(start_paused = true)]
