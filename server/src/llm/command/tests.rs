@@ -308,7 +308,7 @@ async fn a_second_command_in_a_busy_stream_is_refused() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert_eq!(
-        stored(&store, "busy").len(),
+        stored(&store, "busy").await.len(),
         4,
         "two commands and their replies; the refused one left nothing"
     );
@@ -324,7 +324,7 @@ async fn the_reply_is_generated_and_stored_even_if_the_caller_hangs_up() {
         pause: Duration::from_secs(1),
         ..Canned::new(&["Still", " here", "."])
     });
-    let mut subscriber = store.subscribe(&name("left"), None).unwrap();
+    let mut subscriber = store.subscribe(&name("left"), None).await.unwrap();
     assert!(matches!(
         subscriber.next().await,
         Some(Delivery::Presence(_))
@@ -356,7 +356,7 @@ async fn the_reply_is_generated_and_stored_even_if_the_caller_hangs_up() {
     .await
     .expect("the reply reached the stream");
     assert_eq!(reply, "Still here.");
-    let messages = stored(&store, "left");
+    let messages = stored(&store, "left").await;
     assert_eq!(messages.len(), 2);
     assert_eq!(messages[1]["text"], "Still here.");
 }
