@@ -129,7 +129,7 @@ impl FromRequestParts<ChatState> for Caller {
 
 /// Checks an access token against the database, expiry and rotation included.
 pub async fn authenticate(state: &ChatState, token: &str) -> Result<Caller, ChatError> {
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     let row = sqlx::query(
         "SELECT t.app_id, t.environment, t.user_id, t.expires_at FROM chat_tokens t \
          JOIN chat_apps a ON a.id = t.app_id \

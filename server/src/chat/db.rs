@@ -15,14 +15,21 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
+use sqlx::{AnyPool, Connection};
 
 /// The embedded migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Connects and runs pending migrations.
+///
+/// A server database is first tried with one plain connection: the pool
+/// would retry a refused connection until its acquire timeout, and a wrong
+/// URL should stop start-up at once rather than after seconds of retries.
 pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
     sqlx::any::install_default_drivers();
+    if !is_memory_sqlite(url) {
+        sqlx::AnyConnection::connect(url).await?.close().await?;
+    }
     let options = if is_memory_sqlite(url) {
         AnyPoolOptions::new()
             .max_connections(1)

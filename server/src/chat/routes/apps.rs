@@ -52,7 +52,7 @@ pub async fn create(
     .bind(ids::hash(&secrets.production))
     .bind(ids::hash(&secrets.test))
     .bind(app.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await?;
     tracing::info!(app = %app.id, org = %app.org_id, "chat: app created");
     Ok((StatusCode::CREATED, Json(AppWithSecrets { app, secrets })))
@@ -76,7 +76,7 @@ pub async fn list(
     .bind(after.created_at)
     .bind(after.id)
     .bind(limit + 1)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |a| (a.created_at, &a.id));
     Ok(Json(Page { data, next_cursor }))
@@ -85,7 +85,7 @@ pub async fn list(
 async fn find(state: &ChatState, app_id: &str) -> Result<App, ChatError> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM chat_apps WHERE id = $1"))
         .bind(app_id)
-        .fetch_optional(&state.pool().await?)
+        .fetch_optional(state.pool())
         .await?
         .ok_or(ChatError::NotFound(Entity::App))
 }
@@ -111,7 +111,7 @@ pub async fn delete(
     delete_app_data(&state, &app_id).await?;
     sqlx::query("DELETE FROM chat_apps WHERE id = $1")
         .bind(&app_id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     tracing::info!(app = %app_id, "chat: app deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -122,7 +122,7 @@ pub async fn delete(
 /// The foreign keys would cascade too; doing it here keeps the order clear
 /// and lets subscribers know.
 pub async fn delete_app_data(state: &ChatState, app_id: &str) -> Result<(), ChatError> {
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     let channels: Vec<(String,)> = sqlx::query_as("SELECT id FROM chat_channels WHERE app_id = $1")
         .bind(app_id)
         .fetch_all(&pool)
@@ -166,7 +166,7 @@ pub async fn rotate(
     ))
     .bind(ids::hash(&secret))
     .bind(&app_id)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await?;
     if done.rows_affected() == 0 {
         return Err(ChatError::NotFound(Entity::App));
@@ -174,7 +174,7 @@ pub async fn rotate(
     sqlx::query("DELETE FROM chat_tokens WHERE app_id = $1 AND environment = $2")
         .bind(&app_id)
         .bind(&environment)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     tracing::info!(app = %app_id, environment = %environment, "chat: client secret rotated");
     Ok(Json(RotatedSecret {

@@ -57,7 +57,7 @@ pub async fn create(
     .bind(&channel.banner)
     .bind(&channel.creator_id)
     .bind(channel.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await?;
     Ok((StatusCode::CREATED, Json(channel)))
 }
@@ -84,7 +84,7 @@ pub async fn list(
     .bind(after.id)
     .bind(limit + 1)
     .bind(&caller.user_id)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |c| (c.created_at, &c.id));
     Ok(Json(Page { data, next_cursor }))
@@ -97,7 +97,7 @@ pub async fn visible(
     caller: &Caller,
     channel_id: &str,
 ) -> Result<Channel, ChatError> {
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     let channel: Channel = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM chat_channels WHERE id = $1 AND app_id = $2 AND environment = $3"
     ))
@@ -164,7 +164,7 @@ pub async fn update(
         .bind(&channel.icon)
         .bind(&channel.banner)
         .bind(&channel.id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     Ok(Json(channel))
 }
@@ -178,7 +178,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ChatError> {
     let channel = visible(&state, &caller, &channel_id).await?;
     caller.require_app_token()?;
-    let mut tx = state.pool().await?.begin().await?;
+    let mut tx = state.pool().begin().await?;
     for statement in [
         "DELETE FROM chat_participants WHERE channel_id = $1",
         "DELETE FROM chat_messages WHERE channel_id = $1",

@@ -111,7 +111,7 @@ pub async fn subscribe(
     let events = state.hub().subscribe(&channel.id);
     let (last_seq,): (i64,) = sqlx::query_as("SELECT last_seq FROM chat_channels WHERE id = $1")
         .bind(&channel.id)
-        .fetch_one(&state.pool().await?)
+        .fetch_one(state.pool())
         .await?;
     let (tx, rx) = mpsc::channel(64);
     let connection = Connection {
@@ -261,12 +261,8 @@ impl Connection {
     /// Sends every stored message after `delivered`, page by page.
     async fn replay(&mut self) -> Result<(), Gone> {
         loop {
-            let pool = match self.state.pool().await {
-                Ok(pool) => pool,
-                Err(_) => return Ok(()),
-            };
             let page = match super::messages::page(
-                &pool,
+                self.state.pool(),
                 &self.channel_id,
                 Some(self.delivered),
                 None,

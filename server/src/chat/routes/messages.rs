@@ -67,7 +67,7 @@ pub async fn post(
     let key = idempotency_key(&headers)?;
     let sender = sender(&state, &caller, &channel.id, &new.sender_id).await?;
     let text = model::required("text", &new.text, MAX_TEXT_CHARS)?;
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     if let Some(reply_to) = &new.reply_to {
         let same_channel =
             sqlx::query("SELECT 1 FROM chat_messages WHERE id = $1 AND channel_id = $2")
@@ -193,14 +193,7 @@ pub async fn list(
 ) -> Result<Json<MessagePage>, ChatError> {
     let channel = super::channels::visible(&state, &caller, &channel_id).await?;
     let limit = checked_limit(query.limit)?;
-    let page = page(
-        &state.pool().await?,
-        &channel.id,
-        query.after,
-        query.before,
-        limit,
-    )
-    .await?;
+    let page = page(state.pool(), &channel.id, query.after, query.before, limit).await?;
     Ok(Json(page))
 }
 

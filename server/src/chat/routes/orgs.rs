@@ -38,7 +38,7 @@ pub async fn create(
     .bind(&org.email)
     .bind(&org.banner)
     .bind(org.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await?;
     tracing::info!(org = %org.id, "chat: organization created");
     Ok((StatusCode::CREATED, Json(org)))
@@ -59,7 +59,7 @@ pub async fn list(
     .bind(after.created_at)
     .bind(after.id)
     .bind(limit + 1)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |o| (o.created_at, &o.id));
     Ok(Json(Page { data, next_cursor }))
@@ -69,7 +69,7 @@ pub async fn list(
 pub async fn find(state: &ChatState, org_id: &str) -> Result<Org, ChatError> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM chat_orgs WHERE id = $1"))
         .bind(org_id)
-        .fetch_optional(&state.pool().await?)
+        .fetch_optional(state.pool())
         .await?
         .ok_or(ChatError::NotFound(Entity::Org))
 }
@@ -107,7 +107,7 @@ pub async fn update(
         .bind(&org.email)
         .bind(&org.banner)
         .bind(&org.id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     Ok(Json(org))
 }
@@ -121,14 +121,14 @@ pub async fn delete(
 ) -> Result<StatusCode, ChatError> {
     let app_ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM chat_apps WHERE org_id = $1")
         .bind(&org_id)
-        .fetch_all(&state.pool().await?)
+        .fetch_all(state.pool())
         .await?;
     for (app_id,) in app_ids {
         super::apps::delete_app_data(&state, &app_id).await?;
     }
     let done = sqlx::query("DELETE FROM chat_orgs WHERE id = $1")
         .bind(&org_id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     if done.rows_affected() == 0 {
         return Err(ChatError::NotFound(Entity::Org));

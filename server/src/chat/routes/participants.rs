@@ -45,7 +45,7 @@ pub async fn add(
     .bind(&participant.channel_id)
     .bind(&participant.user_id)
     .bind(participant.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await;
     match inserted {
         Ok(_) => {}
@@ -79,7 +79,7 @@ pub async fn list(
     .bind(after.created_at)
     .bind(after.id)
     .bind(limit + 1)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |p| (p.created_at, &p.id));
     Ok(Json(Page { data, next_cursor }))
@@ -102,7 +102,7 @@ pub async fn resolve(
     ))
     .bind(channel_id)
     .bind(id)
-    .fetch_optional(&state.pool().await?)
+    .fetch_optional(state.pool())
     .await?)
 }
 
@@ -129,7 +129,7 @@ pub async fn remove(
     }
     sqlx::query("DELETE FROM chat_participants WHERE id = $1")
         .bind(&participant.id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     state
         .hub()

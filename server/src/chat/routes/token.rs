@@ -37,7 +37,7 @@ pub async fn exchange(
             "`ttl_seconds` must be between 1 and {MAX_TTL_SECS}"
         )));
     }
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     let app = sqlx::query(
         "SELECT production_secret_hash, test_secret_hash, production_generation, test_generation \
          FROM chat_apps WHERE id = $1",

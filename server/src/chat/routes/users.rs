@@ -52,7 +52,7 @@ pub async fn create(
     .bind(&user.avatar)
     .bind(&user.bio)
     .bind(user.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await;
     match inserted {
         Ok(_) => Ok((StatusCode::CREATED, Json(user))),
@@ -80,7 +80,7 @@ pub async fn list(
     .bind(after.created_at)
     .bind(after.id)
     .bind(limit + 1)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |u| (u.created_at, &u.id));
     Ok(Json(Page { data, next_cursor }))
@@ -94,7 +94,7 @@ pub async fn find(state: &ChatState, caller: &Caller, user_id: &str) -> Result<U
     .bind(user_id)
     .bind(&caller.app_id)
     .bind(&caller.environment)
-    .fetch_optional(&state.pool().await?)
+    .fetch_optional(state.pool())
     .await?
     .ok_or(ChatError::NotFound(Entity::User))
 }
@@ -154,7 +154,7 @@ pub async fn update(
     .bind(&user.avatar)
     .bind(&user.bio)
     .bind(&user.id)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await;
     match updated {
         Ok(_) => Ok(Json(user)),
@@ -172,7 +172,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ChatError> {
     caller.require_app_token()?;
     let user = find(&state, &caller, &user_id).await?;
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     let participants: Vec<Participant> = sqlx::query_as(
         "SELECT id, channel_id, user_id, created_at FROM chat_participants WHERE user_id = $1",
     )

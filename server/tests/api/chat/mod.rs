@@ -11,5 +11,6 @@ mod pg;
 mod realtime;
 mod resources;
 mod sqlite_file;
+mod startup;
 pub mod support;
 mod tokens;
