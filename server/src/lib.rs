@@ -104,11 +104,11 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let chat = chat::ChatState::open(&config).await?;
+    let state = AppState::new(config);
+    let chat = chat::ChatState::open(&state.config, state.engine.watch_shutdown()).await?;
     // Announced only now, when requests can be answered: process tests and
     // the benchmark wait for this line.
     tracing::info!(addr = %listener.local_addr()?, "malten listening");
-    let state = AppState::new(config);
     let grace = state.config.shutdown_grace();
     let engine = state.engine.clone();
     let sweeper = engine.spawn_maintenance();

@@ -84,6 +84,9 @@ pub enum ChatError {
     RateLimited { retry_after_secs: u64 },
     #[error("too many open live connections from your address (at most {limit})")]
     TooManyConnections { limit: usize },
+    /// The end of a live connection when the server stops.
+    #[error("the server is shutting down; reconnect with Last-Event-ID")]
+    ShuttingDown,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -112,6 +115,7 @@ impl ChatError {
             Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -145,6 +149,7 @@ impl ChatError {
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::RateLimited { .. } => "rate_limited",
             Self::TooManyConnections { .. } => "too_many_connections",
+            Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal",
         }
     }

@@ -38,6 +38,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::any;
 use axum::Router;
 use sqlx::AnyPool;
+use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -62,13 +63,20 @@ struct Inner {
     connection_limit: usize,
     trust_forwarded_for: bool,
     keepalive: Duration,
+    /// Turns `true` when the server begins to shut down
+    /// (`Engine::watch_shutdown`): live connections then say `end`.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl ChatState {
     /// The chat state for `config`, with its database connected and
     /// migrated, or `None` when no admin token is set (the API is off and
     /// nothing is opened). Fails when the database cannot be opened.
-    pub async fn open(config: &Config) -> anyhow::Result<Option<Self>> {
+    /// `shutdown` turns `true` when the server begins to shut down.
+    pub async fn open(
+        config: &Config,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<Self>> {
         let Some(admin_token) = config
             .admin_token
             .as_ref()
@@ -91,6 +99,7 @@ impl ChatState {
             connection_limit: config.max_connections_per_ip,
             trust_forwarded_for: config.trust_forwarded_for,
             keepalive: config.keepalive(),
+            shutdown,
         }))))
     }
 
@@ -133,6 +142,11 @@ impl ChatState {
 
     pub(crate) fn keepalive(&self) -> Duration {
         self.0.keepalive
+    }
+
+    /// A receiver that turns `true` when the server begins to shut down.
+    pub(crate) fn watch_shutdown(&self) -> watch::Receiver<bool> {
+        self.0.shutdown.clone()
     }
 }
 

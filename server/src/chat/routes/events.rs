@@ -3,7 +3,8 @@
 //!
 //! Events: `message` (with `id:` = its `seq`), `typing`, `join`, `leave`,
 //! `gap`, and a final `end` saying why the server closed the stream
-//! (`token_expired`, `invalid_token`, `channel_not_found`…).
+//! (`token_expired`, `invalid_token`, `channel_not_found`, `shutting_down`
+//! when the server stops…).
 //!
 //! Resuming: `Last-Event-ID` (or `?last_event_id=`) names the last `seq`
 //! seen; the messages after it are replayed from the database, so nothing
@@ -209,8 +210,14 @@ impl Connection {
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut recheck = tokio::time::interval_at(Instant::now() + RECHECK, RECHECK);
         recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut shutdown = self.state.watch_shutdown();
         loop {
             tokio::select! {
+                // Said at once, so shutdown need not wait out its grace period.
+                // (The guard `wait_for` returns is not `Send`: drop it here.)
+                _ = async { drop(shutdown.wait_for(|stopping| *stopping).await) } => {
+                    return Ok(ChatError::ShuttingDown);
+                }
                 _ = &mut expiry => return Ok(ChatError::TokenExpired),
                 // The transport dropped its end: the client is gone.
                 _ = self.tx.closed() => return Err(Gone),

@@ -10,6 +10,7 @@ mod operator;
 mod pg;
 mod realtime;
 mod resources;
+mod shutdown;
 mod sqlite_file;
 mod startup;
 pub mod support;
