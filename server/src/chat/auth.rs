@@ -8,11 +8,11 @@
 //! at once, and on every node that shares the database.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use sqlx::Row;
@@ -21,6 +21,7 @@ use super::db::now_ms;
 use super::error::ChatError;
 use super::ids;
 use super::ChatState;
+use crate::limits::client_ip;
 
 /// The environments of an app, each with its own secret and its own data.
 pub const ENVIRONMENTS: [&str; 2] = ["production", "test"];
@@ -35,35 +36,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-/// The client address, for the wrong-secret limiter; honours
-/// `--trust-forwarded-for` like the stream API's limits.
-pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            parts
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .next_back()?
-                .to_str()
-                .ok()?
-                .rsplit(',')
-                .next()?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .flatten();
-    forwarded.unwrap_or_else(|| {
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]))
-    })
-}
-
-/// The client address as an extractor.
+/// The client address (for the wrong-secret limiter and the connection
+/// cap), attributed like the stream API's: `limits::client_ip`.
 pub struct ClientAddr(pub IpAddr);
 
 impl FromRequestParts<ChatState> for ClientAddr {

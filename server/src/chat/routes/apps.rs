@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use crate::chat::auth::{Admin, ENVIRONMENTS};
-use crate::chat::db::now_ms;
+use crate::chat::db::{self, now_ms};
 use crate::chat::error::{ChatError, Entity};
 use crate::chat::extract::{ChatJson, ChatQuery};
 use crate::chat::model::{self, App, AppWithSecrets, NewApp, Page, RotatedSecret, Secrets};
@@ -127,17 +127,18 @@ pub async fn delete_app_data(state: &ChatState, app_id: &str) -> Result<(), Chat
         .bind(app_id)
         .fetch_all(&pool)
         .await?;
-    let mut tx = pool.begin().await?;
-    for statement in [
-        "DELETE FROM chat_tokens WHERE app_id = $1",
-        "DELETE FROM chat_participants WHERE channel_id IN (SELECT id FROM chat_channels WHERE app_id = $1)",
-        "DELETE FROM chat_messages WHERE channel_id IN (SELECT id FROM chat_channels WHERE app_id = $1)",
-        "DELETE FROM chat_channels WHERE app_id = $1",
-        "DELETE FROM chat_users WHERE app_id = $1",
-    ] {
-        sqlx::query(statement).bind(app_id).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
+    db::delete_all(
+        &pool,
+        &[
+            "DELETE FROM chat_tokens WHERE app_id = $1",
+            "DELETE FROM chat_participants WHERE channel_id IN (SELECT id FROM chat_channels WHERE app_id = $1)",
+            "DELETE FROM chat_messages WHERE channel_id IN (SELECT id FROM chat_channels WHERE app_id = $1)",
+            "DELETE FROM chat_channels WHERE app_id = $1",
+            "DELETE FROM chat_users WHERE app_id = $1",
+        ],
+        app_id,
+    )
+    .await?;
     for (channel_id,) in channels {
         state.hub().publish(&channel_id, ChatEvent::Deleted);
     }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use crate::chat::auth::Caller;
-use crate::chat::db::now_ms;
+use crate::chat::db::{self, now_ms};
 use crate::chat::error::{ChatError, Entity};
 use crate::chat::extract::{ChatJson, ChatQuery};
 use crate::chat::model::{self, Channel, ChannelPatch, NewChannel, Page};
@@ -98,13 +98,14 @@ pub async fn visible(
     channel_id: &str,
 ) -> Result<Channel, ChatError> {
     let pool = state.pool().clone();
-    let channel: Channel = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM chat_channels WHERE id = $1 AND app_id = $2 AND environment = $3"
-    ))
-    .bind(channel_id)
-    .bind(&caller.app_id)
-    .bind(&caller.environment)
-    .fetch_optional(&pool)
+    let channel: Channel = db::find_in_app(
+        &pool,
+        "chat_channels",
+        COLUMNS,
+        channel_id,
+        &caller.app_id,
+        &caller.environment,
+    )
     .await?
     .ok_or(ChatError::NotFound(Entity::Channel))?;
     if let Some(user_id) = &caller.user_id {
@@ -144,20 +145,24 @@ pub async fn update(
     if let Some(name) = &patch.name {
         channel.name = model::required("name", name, MAX_NAME_CHARS)?;
     }
-    for (field, target, value, max) in [
-        (
-            "description",
-            &mut channel.description,
-            &patch.description,
-            MAX_ABOUT_CHARS,
-        ),
-        ("icon", &mut channel.icon, &patch.icon, MAX_URL_CHARS),
-        ("banner", &mut channel.banner, &patch.banner, MAX_URL_CHARS),
-    ] {
-        if value.is_some() {
-            *target = model::optional(field, value.as_deref(), max)?;
-        }
-    }
+    model::patch_optional(
+        "description",
+        &mut channel.description,
+        patch.description.as_deref(),
+        MAX_ABOUT_CHARS,
+    )?;
+    model::patch_optional(
+        "icon",
+        &mut channel.icon,
+        patch.icon.as_deref(),
+        MAX_URL_CHARS,
+    )?;
+    model::patch_optional(
+        "banner",
+        &mut channel.banner,
+        patch.banner.as_deref(),
+        MAX_URL_CHARS,
+    )?;
     sqlx::query("UPDATE chat_channels SET name = $1, description = $2, icon = $3, banner = $4 WHERE id = $5")
         .bind(&channel.name)
         .bind(&channel.description)
@@ -178,18 +183,16 @@ pub async fn delete(
 ) -> Result<StatusCode, ChatError> {
     let channel = visible(&state, &caller, &channel_id).await?;
     caller.require_app_token()?;
-    let mut tx = state.pool().begin().await?;
-    for statement in [
-        "DELETE FROM chat_participants WHERE channel_id = $1",
-        "DELETE FROM chat_messages WHERE channel_id = $1",
-        "DELETE FROM chat_channels WHERE id = $1",
-    ] {
-        sqlx::query(statement)
-            .bind(&channel.id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    db::delete_all(
+        state.pool(),
+        &[
+            "DELETE FROM chat_participants WHERE channel_id = $1",
+            "DELETE FROM chat_messages WHERE channel_id = $1",
+            "DELETE FROM chat_channels WHERE id = $1",
+        ],
+        &channel.id,
+    )
+    .await?;
     state.hub().publish(&channel.id, ChatEvent::Deleted);
     Ok(StatusCode::NO_CONTENT)
 }

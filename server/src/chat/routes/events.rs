@@ -27,10 +27,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ws::{Message as WsFrame, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use malten_shared::sse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
@@ -43,6 +44,7 @@ use crate::chat::error::ChatError;
 use crate::chat::extract::ChatQuery;
 use crate::chat::realtime::ChatEvent;
 use crate::chat::ChatState;
+use crate::http::sse::event_stream_response;
 use crate::limits::{ClientIp, ConnectionPermit};
 
 /// How often a live connection re-checks its token and channel.
@@ -305,27 +307,21 @@ impl Connection {
 /// The subscriber went away.
 struct Gone;
 
+/// The frames as a `text/event-stream` body, built like the stream API's
+/// (`http::sse`): the same preamble, keep-alive comment and headers.
 fn sse_response(rx: mpsc::Receiver<Frame>) -> Response {
-    let preamble = futures_util::stream::once(async { Bytes::from_static(b"retry: 2000\n\n") });
+    let preamble = futures_util::stream::once(async { Bytes::from(sse::retry(2000)) });
     let frames = futures_util::stream::unfold(rx, |mut rx| async move {
         let frame = rx.recv().await?;
         Some((sse_bytes(&frame), rx))
     });
     let body = preamble.chain(frames).map(Ok::<_, Infallible>);
-    let mut response = Response::new(Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    event_stream_response(Body::from_stream(body))
 }
 
 fn sse_bytes(frame: &Frame) -> Bytes {
     match frame {
-        Frame::KeepAlive => Bytes::from_static(b": keep-alive\n\n"),
+        Frame::KeepAlive => Bytes::from_static(sse::KEEPALIVE.as_bytes()),
         Frame::Event { id, name, data } => {
             let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
             Bytes::from(format!("{id}event: {name}\ndata: {data}\n\n"))

@@ -99,9 +99,12 @@ pub async fn update(
     if let Some(email) = &patch.email {
         org.email = model::email(email)?;
     }
-    if patch.banner.is_some() {
-        org.banner = model::optional("banner", patch.banner.as_deref(), MAX_URL_CHARS)?;
-    }
+    model::patch_optional(
+        "banner",
+        &mut org.banner,
+        patch.banner.as_deref(),
+        MAX_URL_CHARS,
+    )?;
     sqlx::query("UPDATE chat_orgs SET name = $1, email = $2, banner = $3 WHERE id = $4")
         .bind(&org.name)
         .bind(&org.email)

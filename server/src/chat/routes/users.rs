@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use crate::chat::auth::Caller;
-use crate::chat::db::now_ms;
+use crate::chat::db::{self, now_ms};
 use crate::chat::error::{is_unique_violation, ChatError, Entity};
 use crate::chat::extract::{ChatJson, ChatQuery};
 use crate::chat::model::{self, NewUser, Page, Participant, User, UserPatch};
@@ -88,13 +88,14 @@ pub async fn list(
 
 /// The user if it belongs to the caller's app and environment, else 404.
 pub async fn find(state: &ChatState, caller: &Caller, user_id: &str) -> Result<User, ChatError> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM chat_users WHERE id = $1 AND app_id = $2 AND environment = $3"
-    ))
-    .bind(user_id)
-    .bind(&caller.app_id)
-    .bind(&caller.environment)
-    .fetch_optional(state.pool())
+    db::find_in_app(
+        state.pool(),
+        "chat_users",
+        COLUMNS,
+        user_id,
+        &caller.app_id,
+        &caller.environment,
+    )
     .await?
     .ok_or(ChatError::NotFound(Entity::User))
 }
@@ -124,26 +125,25 @@ pub async fn update(
     if let Some(username) = &patch.username {
         user.username = model::username(username)?;
     }
-    for (field, target, value, max) in [
-        (
-            "first_name",
-            &mut user.first_name,
-            &patch.first_name,
-            MAX_NAME_CHARS,
-        ),
-        (
-            "last_name",
-            &mut user.last_name,
-            &patch.last_name,
-            MAX_NAME_CHARS,
-        ),
-        ("avatar", &mut user.avatar, &patch.avatar, MAX_URL_CHARS),
-        ("bio", &mut user.bio, &patch.bio, MAX_ABOUT_CHARS),
-    ] {
-        if value.is_some() {
-            *target = model::optional(field, value.as_deref(), max)?;
-        }
-    }
+    model::patch_optional(
+        "first_name",
+        &mut user.first_name,
+        patch.first_name.as_deref(),
+        MAX_NAME_CHARS,
+    )?;
+    model::patch_optional(
+        "last_name",
+        &mut user.last_name,
+        patch.last_name.as_deref(),
+        MAX_NAME_CHARS,
+    )?;
+    model::patch_optional(
+        "avatar",
+        &mut user.avatar,
+        patch.avatar.as_deref(),
+        MAX_URL_CHARS,
+    )?;
+    model::patch_optional("bio", &mut user.bio, patch.bio.as_deref(), MAX_ABOUT_CHARS)?;
     let updated = sqlx::query(
         "UPDATE chat_users SET username = $1, first_name = $2, last_name = $3, avatar = $4, bio = $5 \
          WHERE id = $6",
@@ -179,18 +179,16 @@ pub async fn delete(
     .bind(&user.id)
     .fetch_all(&pool)
     .await?;
-    let mut tx = pool.begin().await?;
-    for statement in [
-        "DELETE FROM chat_participants WHERE user_id = $1",
-        "DELETE FROM chat_tokens WHERE user_id = $1",
-        "DELETE FROM chat_users WHERE id = $1",
-    ] {
-        sqlx::query(statement)
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    db::delete_all(
+        &pool,
+        &[
+            "DELETE FROM chat_participants WHERE user_id = $1",
+            "DELETE FROM chat_tokens WHERE user_id = $1",
+            "DELETE FROM chat_users WHERE id = $1",
+        ],
+        &user.id,
+    )
+    .await?;
     for participant in participants {
         let channel_id = participant.channel_id.clone();
         state
