@@ -21,6 +21,7 @@ use super::db::now_ms;
 use super::error::ChatError;
 use super::ids;
 use super::ChatState;
+use crate::error::ApiError;
 use crate::limits::client_ip;
 
 /// The environments of an app, each with its own secret and its own data.
@@ -55,9 +56,9 @@ impl FromRequestParts<ChatState> for ClientAddr {
 pub struct Admin;
 
 impl FromRequestParts<ChatState> for Admin {
-    type Rejection = ChatError;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ChatState) -> Result<Self, ChatError> {
+    async fn from_request_parts(parts: &mut Parts, state: &ChatState) -> Result<Self, ApiError> {
         let ip = client_ip(parts, state.trust_forwarded_for());
         state.failures().check(ip)?;
         let presented = bearer(&parts.headers).ok_or(ChatError::MissingToken)?;
@@ -66,7 +67,7 @@ impl FromRequestParts<ChatState> for Admin {
         } else {
             state.failures().record(ip);
             tracing::info!(client = %ip, "chat: wrong admin token");
-            Err(ChatError::InvalidAdminToken)
+            Err(ChatError::InvalidAdminToken.into())
         }
     }
 }
@@ -93,11 +94,11 @@ impl Caller {
 }
 
 impl FromRequestParts<ChatState> for Caller {
-    type Rejection = ChatError;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ChatState) -> Result<Self, ChatError> {
+    async fn from_request_parts(parts: &mut Parts, state: &ChatState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or(ChatError::MissingToken)?;
-        authenticate(state, token).await
+        Ok(authenticate(state, token).await?)
     }
 }
 

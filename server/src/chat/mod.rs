@@ -17,7 +17,8 @@
 //! - [`paging`]: `limit` and opaque cursors.
 //! - [`realtime`]: the [`realtime::Hub`] seam for live events.
 //! - [`routes`]: one file per resource; [`openapi`] the generated document.
-//! - [`error`]: [`error::ChatError`], in the project's `{"error","code"}` shape.
+//! - [`error`]: [`error::ChatError`], a plain domain enum with stable codes;
+//!   `crate::error::ApiError::Chat` gives it its status at the HTTP edge.
 
 pub mod auth;
 pub mod db;
@@ -42,6 +43,7 @@ use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::limits::ConnectionLimits;
 use auth::FailureLimiter;
 use error::ChatError;
@@ -181,14 +183,14 @@ fn request_span(request: &axum::extract::Request) -> tracing::Span {
     )
 }
 
-async fn disabled() -> ChatError {
-    ChatError::Disabled
+async fn disabled() -> ApiError {
+    ChatError::Disabled.into()
 }
 
-async fn not_found() -> ChatError {
-    ChatError::RouteNotFound
+async fn not_found() -> ApiError {
+    ChatError::RouteNotFound.into()
 }
 
-async fn method_not_allowed() -> ChatError {
-    ChatError::MethodNotAllowed
+async fn method_not_allowed() -> ApiError {
+    ChatError::MethodNotAllowed.into()
 }

@@ -19,6 +19,7 @@ use crate::chat::model::{self, App, AppWithSecrets, NewApp, Page, RotatedSecret,
 use crate::chat::paging::{self, ListParams};
 use crate::chat::realtime::ChatEvent;
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, org_id, name, created_at";
 
@@ -30,7 +31,7 @@ pub async fn create(
     _admin: Admin,
     Path(org_id): Path<String>,
     ChatJson(new): ChatJson<NewApp>,
-) -> Result<(StatusCode, Json<AppWithSecrets>), ChatError> {
+) -> Result<(StatusCode, Json<AppWithSecrets>), ApiError> {
     super::orgs::find(&state, &org_id).await?;
     let app = App {
         id: ids::new_id(ids::APP),
@@ -65,7 +66,7 @@ pub async fn list(
     _admin: Admin,
     Path(org_id): Path<String>,
     ChatQuery(params): ChatQuery<ListParams>,
-) -> Result<Json<Page<App>>, ChatError> {
+) -> Result<Json<Page<App>>, ApiError> {
     super::orgs::find(&state, &org_id).await?;
     let (limit, after) = (params.limit()?, params.after()?);
     let rows: Vec<App> = sqlx::query_as(&format!(
@@ -96,8 +97,8 @@ pub async fn get(
     State(state): State<ChatState>,
     _admin: Admin,
     Path(app_id): Path<String>,
-) -> Result<Json<App>, ChatError> {
-    find(&state, &app_id).await.map(Json)
+) -> Result<Json<App>, ApiError> {
+    Ok(Json(find(&state, &app_id).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/apps/{app_id}", tag = "operator", security(("admin_token" = [])),
@@ -106,7 +107,7 @@ pub async fn delete(
     State(state): State<ChatState>,
     _admin: Admin,
     Path(app_id): Path<String>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     find(&state, &app_id).await?;
     delete_app_data(&state, &app_id).await?;
     sqlx::query("DELETE FROM chat_apps WHERE id = $1")
@@ -153,11 +154,9 @@ pub async fn rotate(
     State(state): State<ChatState>,
     _admin: Admin,
     Path((app_id, environment)): Path<(String, String)>,
-) -> Result<Json<RotatedSecret>, ChatError> {
+) -> Result<Json<RotatedSecret>, ApiError> {
     if !ENVIRONMENTS.contains(&environment.as_str()) {
-        return Err(ChatError::invalid(
-            "the environment must be `production` or `test`",
-        ));
+        return Err(ChatError::invalid("the environment must be `production` or `test`").into());
     }
     let secret = ids::new_secret(&environment);
     // The column names come from the fixed list above, never from input.
@@ -170,7 +169,7 @@ pub async fn rotate(
     .execute(state.pool())
     .await?;
     if done.rows_affected() == 0 {
-        return Err(ChatError::NotFound(Entity::App));
+        return Err(ChatError::NotFound(Entity::App).into());
     }
     sqlx::query("DELETE FROM chat_tokens WHERE app_id = $1 AND environment = $2")
         .bind(&app_id)

@@ -18,6 +18,7 @@ use crate::chat::model::{MAX_ABOUT_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS};
 use crate::chat::paging::{self, ListParams};
 use crate::chat::realtime::ChatEvent;
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, name, description, icon, banner, creator_id, last_seq, created_at";
 
@@ -27,9 +28,9 @@ pub async fn create(
     State(state): State<ChatState>,
     caller: Caller,
     ChatJson(new): ChatJson<NewChannel>,
-) -> Result<(StatusCode, Json<Channel>), ChatError> {
+) -> Result<(StatusCode, Json<Channel>), ApiError> {
     let creator_id = match (&caller.user_id, new.creator_id) {
-        (Some(own), Some(asked)) if *own != asked => return Err(ChatError::Forbidden),
+        (Some(own), Some(asked)) if *own != asked => return Err(ChatError::Forbidden.into()),
         (Some(own), _) => Some(own.clone()),
         (None, Some(asked)) => Some(super::users::find(&state, &caller, &asked).await?.id),
         (None, None) => None,
@@ -69,7 +70,7 @@ pub async fn list(
     State(state): State<ChatState>,
     caller: Caller,
     ChatQuery(params): ChatQuery<ListParams>,
-) -> Result<Json<Page<Channel>>, ChatError> {
+) -> Result<Json<Page<Channel>>, ApiError> {
     let (limit, after) = (params.limit()?, params.after()?);
     // A user-scoped token sees its user's channels; `$6` is NULL otherwise.
     let rows: Vec<Channel> = sqlx::query_as(&format!(
@@ -128,8 +129,8 @@ pub async fn get(
     State(state): State<ChatState>,
     caller: Caller,
     Path(channel_id): Path<String>,
-) -> Result<Json<Channel>, ChatError> {
-    visible(&state, &caller, &channel_id).await.map(Json)
+) -> Result<Json<Channel>, ApiError> {
+    Ok(Json(visible(&state, &caller, &channel_id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/channels/{channel_id}", tag = "channels", security(("access_token" = [])),
@@ -139,7 +140,7 @@ pub async fn update(
     caller: Caller,
     Path(channel_id): Path<String>,
     ChatJson(patch): ChatJson<ChannelPatch>,
-) -> Result<Json<Channel>, ChatError> {
+) -> Result<Json<Channel>, ApiError> {
     let mut channel = visible(&state, &caller, &channel_id).await?;
     caller.require_app_token()?;
     if let Some(name) = &patch.name {
@@ -180,7 +181,7 @@ pub async fn delete(
     State(state): State<ChatState>,
     caller: Caller,
     Path(channel_id): Path<String>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     let channel = visible(&state, &caller, &channel_id).await?;
     caller.require_app_token()?;
     db::delete_all(

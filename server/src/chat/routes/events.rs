@@ -44,6 +44,7 @@ use crate::chat::error::ChatError;
 use crate::chat::extract::ChatQuery;
 use crate::chat::realtime::ChatEvent;
 use crate::chat::ChatState;
+use crate::error::ApiError;
 use crate::http::sse::event_stream_response;
 use crate::limits::{ClientIp, ConnectionPermit};
 
@@ -84,7 +85,7 @@ pub async fn subscribe(
     Path(channel_id): Path<String>,
     ChatQuery(query): ChatQuery<EventsQuery>,
     request: Request,
-) -> Result<Response, ChatError> {
+) -> Result<Response, ApiError> {
     let (mut parts, _body) = request.into_parts();
     let token = bearer(&parts.headers)
         .map(str::to_owned)

@@ -13,6 +13,7 @@ use crate::chat::extract::{ChatJson, ChatQuery};
 use crate::chat::model::{self, NewOrg, Org, OrgPatch, Page, MAX_NAME_CHARS, MAX_URL_CHARS};
 use crate::chat::paging::{self, ListParams};
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, name, email, banner, created_at";
 
@@ -22,7 +23,7 @@ pub async fn create(
     State(state): State<ChatState>,
     _admin: Admin,
     ChatJson(new): ChatJson<NewOrg>,
-) -> Result<(StatusCode, Json<Org>), ChatError> {
+) -> Result<(StatusCode, Json<Org>), ApiError> {
     let org = Org {
         id: ids::new_id(ids::ORG),
         name: model::required("name", &new.name, MAX_NAME_CHARS)?,
@@ -50,7 +51,7 @@ pub async fn list(
     State(state): State<ChatState>,
     _admin: Admin,
     ChatQuery(params): ChatQuery<ListParams>,
-) -> Result<Json<Page<Org>>, ChatError> {
+) -> Result<Json<Page<Org>>, ApiError> {
     let (limit, after) = (params.limit()?, params.after()?);
     let rows: Vec<Org> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM chat_orgs WHERE {} ORDER BY created_at, id LIMIT $3",
@@ -80,8 +81,8 @@ pub async fn get(
     State(state): State<ChatState>,
     _admin: Admin,
     Path(org_id): Path<String>,
-) -> Result<Json<Org>, ChatError> {
-    find(&state, &org_id).await.map(Json)
+) -> Result<Json<Org>, ApiError> {
+    Ok(Json(find(&state, &org_id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/orgs/{org_id}", tag = "operator", security(("admin_token" = [])),
@@ -91,7 +92,7 @@ pub async fn update(
     _admin: Admin,
     Path(org_id): Path<String>,
     ChatJson(patch): ChatJson<OrgPatch>,
-) -> Result<Json<Org>, ChatError> {
+) -> Result<Json<Org>, ApiError> {
     let mut org = find(&state, &org_id).await?;
     if let Some(name) = &patch.name {
         org.name = model::required("name", name, MAX_NAME_CHARS)?;
@@ -121,7 +122,7 @@ pub async fn delete(
     State(state): State<ChatState>,
     _admin: Admin,
     Path(org_id): Path<String>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     let app_ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM chat_apps WHERE org_id = $1")
         .bind(&org_id)
         .fetch_all(state.pool())
@@ -134,7 +135,7 @@ pub async fn delete(
         .execute(state.pool())
         .await?;
     if done.rows_affected() == 0 {
-        return Err(ChatError::NotFound(Entity::Org));
+        return Err(ChatError::NotFound(Entity::Org).into());
     }
     tracing::info!(org = %org_id, "chat: organization deleted");
     Ok(StatusCode::NO_CONTENT)

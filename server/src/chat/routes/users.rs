@@ -19,6 +19,7 @@ use crate::chat::model::{MAX_ABOUT_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS};
 use crate::chat::paging::{self, ListParams};
 use crate::chat::realtime::ChatEvent;
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, username, first_name, last_name, avatar, bio, created_at";
 
@@ -28,7 +29,7 @@ pub async fn create(
     State(state): State<ChatState>,
     caller: Caller,
     ChatJson(new): ChatJson<NewUser>,
-) -> Result<(StatusCode, Json<User>), ChatError> {
+) -> Result<(StatusCode, Json<User>), ApiError> {
     caller.require_app_token()?;
     let user = User {
         id: ids::new_id(ids::USER),
@@ -56,7 +57,7 @@ pub async fn create(
     .await;
     match inserted {
         Ok(_) => Ok((StatusCode::CREATED, Json(user))),
-        Err(err) if is_unique_violation(&err) => Err(ChatError::UsernameTaken),
+        Err(err) if is_unique_violation(&err) => Err(ChatError::UsernameTaken.into()),
         Err(err) => Err(err.into()),
     }
 }
@@ -67,7 +68,7 @@ pub async fn list(
     State(state): State<ChatState>,
     caller: Caller,
     ChatQuery(params): ChatQuery<ListParams>,
-) -> Result<Json<Page<User>>, ChatError> {
+) -> Result<Json<Page<User>>, ApiError> {
     caller.require_app_token()?;
     let (limit, after) = (params.limit()?, params.after()?);
     let rows: Vec<User> = sqlx::query_as(&format!(
@@ -106,8 +107,8 @@ pub async fn get(
     State(state): State<ChatState>,
     caller: Caller,
     Path(user_id): Path<String>,
-) -> Result<Json<User>, ChatError> {
-    find(&state, &caller, &user_id).await.map(Json)
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(find(&state, &caller, &user_id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/users/{user_id}", tag = "users", security(("access_token" = [])),
@@ -117,10 +118,10 @@ pub async fn update(
     caller: Caller,
     Path(user_id): Path<String>,
     ChatJson(patch): ChatJson<UserPatch>,
-) -> Result<Json<User>, ChatError> {
+) -> Result<Json<User>, ApiError> {
     let mut user = find(&state, &caller, &user_id).await?;
     if caller.user_id.as_deref().is_some_and(|own| own != user.id) {
-        return Err(ChatError::Forbidden);
+        return Err(ChatError::Forbidden.into());
     }
     if let Some(username) = &patch.username {
         user.username = model::username(username)?;
@@ -158,7 +159,7 @@ pub async fn update(
     .await;
     match updated {
         Ok(_) => Ok(Json(user)),
-        Err(err) if is_unique_violation(&err) => Err(ChatError::UsernameTaken),
+        Err(err) if is_unique_violation(&err) => Err(ChatError::UsernameTaken.into()),
         Err(err) => Err(err.into()),
     }
 }
@@ -169,7 +170,7 @@ pub async fn delete(
     State(state): State<ChatState>,
     caller: Caller,
     Path(user_id): Path<String>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     caller.require_app_token()?;
     let user = find(&state, &caller, &user_id).await?;
     let pool = state.pool().clone();
