@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("malten: {err:#}");
+            eprintln!("malten: {}", one_line(&err));
             ExitCode::FAILURE
         }
     }
@@ -27,4 +27,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = malten_server::serve::bind(config.addr)
         .with_context(|| format!("cannot listen on {}", config.addr))?;
     run(listener, config, shutdown).await
+}
+
+/// The error and its causes on one line, each said once: some errors (an
+/// I/O error wrapped by sqlx) repeat their source in their own text.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

@@ -74,5 +74,10 @@ async fn the_binary_exits_non_zero_with_one_error_line_on_a_bad_database_url() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert_eq!(
+        lines[0].matches("os error").count(),
+        1,
+        "each cause once: {stderr}"
+    );
     assert!(output.stdout.is_empty());
 }
