@@ -3,7 +3,8 @@
 //!
 //! Domain modules return their own plain `thiserror` enums, with no HTTP in
 //! them: [`StoreError`] and [`EngineError`] (`store/`, `engine/`),
-//! [`LlmError`] and [`CommandError`] (`llm/`), [`LimitError`] (`limits`).
+//! [`LlmError`] and [`CommandError`] (`llm/`), [`LimitError`] (`limits`),
+//! [`ChatError`] (`chat/`, the `/v1` API).
 //! Each carries its stable `code()`, because codes also travel outside HTTP
 //! (a failed reply's final `partial` event, `/ws` frames). Here each is
 //! given its status once, and every failure becomes
@@ -21,6 +22,7 @@ use axum::Json;
 use malten_shared::wire::ErrorBody;
 use malten_shared::{MessageTextError, StreamNameError};
 
+use crate::chat::error::ChatError;
 use crate::engine::EngineError;
 use crate::limits::LimitError;
 use crate::llm::command::CommandError;
@@ -41,6 +43,9 @@ pub enum ApiError {
     Llm(#[from] LlmError),
     #[error("{0}")]
     Limit(#[from] LimitError),
+    /// Everything the chat API (`/v1`) refuses; its codes are its own.
+    #[error("{0}")]
+    Chat(#[from] ChatError),
     #[error("request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("no such route; see the API reference in the README")]
@@ -56,6 +61,13 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         Self::Engine(err.into())
+    }
+}
+
+/// The chat API's queries fail with `sqlx` errors: `internal`.
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Chat(err.into())
     }
 }
 
@@ -80,6 +92,7 @@ impl ApiError {
             Self::Engine(err) => engine_status(err),
             Self::Llm(err) => llm_status(err),
             Self::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Chat(err) => chat_status(err),
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RouteNotFound | Self::StreamNotFound => StatusCode::NOT_FOUND,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -95,6 +108,7 @@ impl ApiError {
             Self::Engine(err) => err.code(),
             Self::Llm(err) => err.code(),
             Self::Limit(err) => err.code(),
+            Self::Chat(err) => err.code(),
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::RouteNotFound => "not_found",
             Self::StreamNotFound => "stream_not_found",
@@ -108,6 +122,7 @@ impl ApiError {
         match self {
             Self::Limit(err) => Some(err.retry_after_secs()),
             Self::Llm(err) => err.retry_after_secs(),
+            Self::Chat(err) => err.retry_after_secs(),
             _ => None,
         }
     }
@@ -133,6 +148,32 @@ fn store_status(err: &StoreError) -> StatusCode {
     }
 }
 
+fn chat_status(err: &ChatError) -> StatusCode {
+    match err {
+        ChatError::Disabled | ChatError::RouteNotFound | ChatError::NotFound(_) => {
+            StatusCode::NOT_FOUND
+        }
+        ChatError::Invalid(_) | ChatError::InvalidJson(_) => StatusCode::BAD_REQUEST,
+        ChatError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ChatError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ChatError::MissingToken
+        | ChatError::InvalidToken
+        | ChatError::TokenExpired
+        | ChatError::InvalidAdminToken
+        | ChatError::InvalidClientSecret => StatusCode::UNAUTHORIZED,
+        ChatError::UserTokenNotAllowed | ChatError::Forbidden => StatusCode::FORBIDDEN,
+        ChatError::UsernameTaken
+        | ChatError::AlreadyParticipant
+        | ChatError::IdempotencyConflict => StatusCode::CONFLICT,
+        ChatError::NotParticipant | ChatError::InvalidReplyTo => StatusCode::UNPROCESSABLE_ENTITY,
+        ChatError::RateLimited { .. } | ChatError::TooManyConnections { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        ChatError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        ChatError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 fn llm_status(err: &LlmError) -> StatusCode {
     match err {
         LlmError::Disabled => StatusCode::SERVICE_UNAVAILABLE,
@@ -153,6 +194,9 @@ impl IntoResponse for ApiError {
         let code = self.code();
         match &self {
             Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            Self::Chat(ChatError::Internal(cause)) => {
+                tracing::error!(error = %cause, "chat: internal error");
+            }
             Self::Engine(EngineError::Unavailable(cause)) => {
                 tracing::error!(error = %cause, "message backend unavailable");
             }
@@ -210,6 +254,66 @@ mod tests {
             let api = ApiError::from(err);
             assert_eq!(api.status().as_u16(), status, "{api:?}");
             assert_eq!(api.code(), code, "{api:?}");
+        }
+    }
+
+    #[test]
+    fn chat_errors_get_their_status_and_retry_after_here() {
+        use crate::chat::error::Entity;
+        let cases = [
+            (ChatError::Disabled, 404, "chat_disabled", None),
+            (ChatError::MethodNotAllowed, 405, "method_not_allowed", None),
+            (ChatError::MissingToken, 401, "missing_token", None),
+            (
+                ChatError::UserTokenNotAllowed,
+                403,
+                "user_token_not_allowed",
+                None,
+            ),
+            (
+                ChatError::NotFound(Entity::Channel),
+                404,
+                "channel_not_found",
+                None,
+            ),
+            (
+                ChatError::IdempotencyConflict,
+                409,
+                "idempotency_conflict",
+                None,
+            ),
+            (ChatError::InvalidReplyTo, 422, "invalid_reply_to", None),
+            (ChatError::BodyTooLarge, 413, "body_too_large", None),
+            (
+                ChatError::RateLimited {
+                    retry_after_secs: 7,
+                },
+                429,
+                "rate_limited",
+                Some("7"),
+            ),
+            (
+                ChatError::TooManyConnections { limit: 2 },
+                429,
+                "too_many_connections",
+                Some("1"),
+            ),
+            (
+                ChatError::Internal(anyhow::anyhow!("disk on fire")),
+                500,
+                "internal",
+                None,
+            ),
+        ];
+        for (err, status, code, retry_after) in cases {
+            let response = ApiError::from(err).into_response();
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            assert_eq!(
+                response.extensions().get::<RejectionCode>().map(|c| c.0),
+                Some(code)
+            );
+            let header = response.headers().get(header::RETRY_AFTER);
+            assert_eq!(header.map(|v| v.to_str().unwrap()), retry_after, "{code}");
         }
     }
 

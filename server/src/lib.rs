@@ -86,20 +86,29 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface: API routes, the web app and shared layers.
-pub fn app(state: AppState) -> Router {
-    http::router(state.clone()).merge(chat::router(&state.config))
+/// The whole HTTP surface: API routes, the web app and shared layers, and
+/// the chat API under `/v1` (`None`: off).
+pub fn app(state: AppState, chat: Option<chat::ChatState>) -> Router {
+    let max_body_bytes = state.config.max_body_bytes;
+    http::router(state).merge(chat::router(chat, max_body_bytes))
 }
 
 /// Serves until `shutdown` completes, then tells subscribers, stops
 /// accepting, and waits at most the configured grace period for open
 /// connections before returning.
+///
+/// Fails before serving anything when the chat API is on and its database
+/// cannot be opened.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::new(config);
+    let chat = chat::ChatState::open(&state.config, state.engine.watch_shutdown()).await?;
+    // Announced only now, when requests can be answered: process tests and
+    // the benchmark wait for this line.
+    tracing::info!(addr = %listener.local_addr()?, "malten listening");
     let grace = state.config.shutdown_grace();
     let engine = state.engine.clone();
     let sweeper = engine.spawn_maintenance();
@@ -113,7 +122,7 @@ pub async fn run(
         engine.begin_shutdown();
         let _ = stopping_tx.send(());
     };
-    let server = tokio::spawn(serve::serve(listener, app(state), signal));
+    let server = tokio::spawn(serve::serve(listener, app(state, chat), signal));
 
     // Once the signal fired, give connections `grace` to finish.
     let outcome = tokio::select! {

@@ -63,18 +63,24 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.config.trust_forwarded_for {
-            if let Some(ip) = forwarded_for(parts) {
-                return Ok(ClientIp(ip));
-            }
-        }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(peer))
+        Ok(ClientIp(client_ip(parts, state.config.trust_forwarded_for)))
     }
+}
+
+/// The address a request is attributed to: the last `X-Forwarded-For`
+/// entry when `trust_forwarded_for` (`--trust-forwarded-for`), else the
+/// peer. Shared by the stream API and the chat API.
+pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
+    if trust_forwarded_for {
+        if let Some(ip) = forwarded_for(parts) {
+            return ip;
+        }
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
 /// The last `X-Forwarded-For` entry: the address the nearest proxy saw.

@@ -8,11 +8,11 @@
 //! at once, and on every node that shares the database.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use sqlx::Row;
@@ -21,6 +21,8 @@ use super::db::now_ms;
 use super::error::ChatError;
 use super::ids;
 use super::ChatState;
+use crate::error::ApiError;
+use crate::limits::client_ip;
 
 /// The environments of an app, each with its own secret and its own data.
 pub const ENVIRONMENTS: [&str; 2] = ["production", "test"];
@@ -35,35 +37,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-/// The client address, for the wrong-secret limiter; honours
-/// `--trust-forwarded-for` like the stream API's limits.
-pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> IpAddr {
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            parts
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .next_back()?
-                .to_str()
-                .ok()?
-                .rsplit(',')
-                .next()?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .flatten();
-    forwarded.unwrap_or_else(|| {
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::from([127, 0, 0, 1]))
-    })
-}
-
-/// The client address as an extractor.
+/// The client address (for the wrong-secret limiter and the connection
+/// cap), attributed like the stream API's: `limits::client_ip`.
 pub struct ClientAddr(pub IpAddr);
 
 impl FromRequestParts<ChatState> for ClientAddr {
@@ -81,9 +56,9 @@ impl FromRequestParts<ChatState> for ClientAddr {
 pub struct Admin;
 
 impl FromRequestParts<ChatState> for Admin {
-    type Rejection = ChatError;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ChatState) -> Result<Self, ChatError> {
+    async fn from_request_parts(parts: &mut Parts, state: &ChatState) -> Result<Self, ApiError> {
         let ip = client_ip(parts, state.trust_forwarded_for());
         state.failures().check(ip)?;
         let presented = bearer(&parts.headers).ok_or(ChatError::MissingToken)?;
@@ -92,7 +67,7 @@ impl FromRequestParts<ChatState> for Admin {
         } else {
             state.failures().record(ip);
             tracing::info!(client = %ip, "chat: wrong admin token");
-            Err(ChatError::InvalidAdminToken)
+            Err(ChatError::InvalidAdminToken.into())
         }
     }
 }
@@ -119,17 +94,17 @@ impl Caller {
 }
 
 impl FromRequestParts<ChatState> for Caller {
-    type Rejection = ChatError;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ChatState) -> Result<Self, ChatError> {
+    async fn from_request_parts(parts: &mut Parts, state: &ChatState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or(ChatError::MissingToken)?;
-        authenticate(state, token).await
+        Ok(authenticate(state, token).await?)
     }
 }
 
 /// Checks an access token against the database, expiry and rotation included.
 pub async fn authenticate(state: &ChatState, token: &str) -> Result<Caller, ChatError> {
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     let row = sqlx::query(
         "SELECT t.app_id, t.environment, t.user_id, t.expires_at FROM chat_tokens t \
          JOIN chat_apps a ON a.id = t.app_id \

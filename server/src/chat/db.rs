@@ -15,14 +15,21 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
+use sqlx::{AnyPool, Connection};
 
 /// The embedded migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Connects and runs pending migrations.
+///
+/// A server database is first tried with one plain connection: the pool
+/// would retry a refused connection until its acquire timeout, and a wrong
+/// URL should stop start-up at once rather than after seconds of retries.
 pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
     sqlx::any::install_default_drivers();
+    if !is_memory_sqlite(url) {
+        sqlx::AnyConnection::connect(url).await?.close().await?;
+    }
     let options = if is_memory_sqlite(url) {
         AnyPoolOptions::new()
             .max_connections(1)
@@ -37,6 +44,40 @@ pub async fn connect(url: &str) -> anyhow::Result<AnyPool> {
     let pool = options.connect(url).await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Runs each of `statements` with `$1` = `id`, in order, in one transaction:
+/// the shared shape of every delete that takes dependent rows with it.
+pub async fn delete_all(pool: &AnyPool, statements: &[&str], id: &str) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    for statement in statements {
+        sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
+/// The row `id` of `table` (read as `columns`) if it belongs to `app_id`
+/// and `environment`: the lookup behind every app-scoped `GET`, `PATCH` and
+/// `DELETE`. `table` and `columns` are constants of the caller, never input.
+pub async fn find_in_app<T>(
+    pool: &AnyPool,
+    table: &str,
+    columns: &str,
+    id: &str,
+    app_id: &str,
+    environment: &str,
+) -> sqlx::Result<Option<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    sqlx::query_as(&format!(
+        "SELECT {columns} FROM {table} WHERE id = $1 AND app_id = $2 AND environment = $3"
+    ))
+    .bind(id)
+    .bind(app_id)
+    .bind(environment)
+    .fetch_optional(pool)
+    .await
 }
 
 fn is_memory_sqlite(url: &str) -> bool {

@@ -1,17 +1,13 @@
-//! The errors of the chat API, in the project's error contract.
+//! The errors of the chat API: a plain domain enum, with no HTTP in it.
 //!
-//! Every failure is `{"error": "<sentence>", "code": "<snake_case>"}` with a
-//! matching status, exactly like the stream API's [`crate::error::ApiError`];
-//! the codes are stable and listed in `docs/chat.md`. Database failures are
-//! logged with their cause and shown only as `internal`. No variant carries
-//! a secret, a token or message text, so bodies and logs never echo them.
-
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use malten_shared::wire::ErrorBody;
-
-use crate::metrics::RejectionCode;
+//! Each variant has a stable `code()` (listed in `docs/chat.md`), because
+//! codes also travel outside HTTP responses: a live stream's final `end`
+//! event carries one. `crate::error` gives each its status and
+//! `Retry-After` once, as for every other domain error, and makes it
+//! `{"error": "<sentence>", "code": "<snake_case>"}`. Database failures are
+//! shown only as `internal` and logged there with their cause. No variant
+//! carries a secret, a token or message text, so bodies and logs never echo
+//! them.
 
 /// What kind of thing was not found; part of the `*_not_found` code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +80,9 @@ pub enum ChatError {
     RateLimited { retry_after_secs: u64 },
     #[error("too many open live connections from your address (at most {limit})")]
     TooManyConnections { limit: usize },
+    /// The end of a live connection when the server stops.
+    #[error("the server is shutting down; reconnect with Last-Event-ID")]
+    ShuttingDown,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -91,29 +90,6 @@ pub enum ChatError {
 impl ChatError {
     pub fn invalid(what: impl Into<String>) -> Self {
         Self::Invalid(what.into())
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Disabled | Self::RouteNotFound | Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Invalid(_) | Self::InvalidJson(_) => StatusCode::BAD_REQUEST,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MissingToken
-            | Self::InvalidToken
-            | Self::TokenExpired
-            | Self::InvalidAdminToken
-            | Self::InvalidClientSecret => StatusCode::UNAUTHORIZED,
-            Self::UserTokenNotAllowed | Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::UsernameTaken | Self::AlreadyParticipant | Self::IdempotencyConflict => {
-                StatusCode::CONFLICT
-            }
-            Self::NotParticipant | Self::InvalidReplyTo => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited { .. } | Self::TooManyConnections { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
     }
 
     /// The stable machine-readable code (the list is in `docs/chat.md`).
@@ -145,7 +121,17 @@ impl ChatError {
             Self::IdempotencyConflict => "idempotency_conflict",
             Self::RateLimited { .. } => "rate_limited",
             Self::TooManyConnections { .. } => "too_many_connections",
+            Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds to put in `Retry-After`, for refusals that pass with time.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::TooManyConnections { .. } => Some(1),
+            _ => None,
         }
     }
 }
@@ -166,33 +152,4 @@ impl From<sqlx::migrate::MigrateError> for ChatError {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|db| db.is_unique_violation())
-}
-
-impl IntoResponse for ChatError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let code = self.code();
-        if let Self::Internal(cause) = &self {
-            tracing::error!(error = %cause, "chat: internal error");
-        } else {
-            tracing::debug!(status = status.as_u16(), code, "chat: request rejected");
-        }
-        let body = ErrorBody {
-            error: self.to_string(),
-            code: code.to_owned(),
-        };
-        let mut response = (status, Json(body)).into_response();
-        response.extensions_mut().insert(RejectionCode(code));
-        let retry_after = match self {
-            Self::RateLimited { retry_after_secs } => Some(retry_after_secs),
-            Self::TooManyConnections { .. } => Some(1),
-            _ => None,
-        };
-        if let Some(secs) = retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-        }
-        response
-    }
 }

@@ -1,4 +1,5 @@
-//! Extractors whose rejections speak the chat error contract, so a bad body
+//! Extractors whose rejections speak the chat error contract (as
+//! [`ApiError::Chat`]), so a bad body
 //! or query answers `{"error","code"}` JSON like every other failure rather
 //! than axum's plain-text rejection.
 
@@ -9,20 +10,21 @@ use axum::Json;
 use serde::de::DeserializeOwned;
 
 use super::error::ChatError;
+use crate::error::ApiError;
 
 /// A JSON body; a malformed one answers 400 `invalid_json`.
 pub struct ChatJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ChatJson<T> {
-    type Rejection = ChatError;
+    type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ChatError> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ChatError::BodyTooLarge)
+                Err(ChatError::BodyTooLarge.into())
             }
-            Err(rejection) => Err(ChatError::InvalidJson(rejection.body_text())),
+            Err(rejection) => Err(ChatError::InvalidJson(rejection.body_text()).into()),
         }
     }
 }
@@ -31,12 +33,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ChatJson<T> {
 pub struct ChatQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ChatQuery<T> {
-    type Rejection = ChatError;
+    type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ChatError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ChatError::Invalid(rejection.body_text())),
+            Err(rejection) => Err(ChatError::Invalid(rejection.body_text()).into()),
         }
     }
 }

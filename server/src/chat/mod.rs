@@ -4,7 +4,10 @@
 //! It shares only the binary and the error contract with the stream API: it
 //! has its own state ([`ChatState`]), its own SQL database (see [`db`]) and
 //! is attached to the app with one `merge`. Without `--admin-token` every
-//! `/v1` route answers 404 `chat_disabled` and nothing is opened.
+//! `/v1` route answers 404 `chat_disabled` and nothing is opened. With it,
+//! [`ChatState::open`] connects and migrates the database before the server
+//! accepts a connection, so a bad `--database-url` stops start-up with one
+//! clear error instead of answering 500 later.
 //!
 //! # Layout
 //! - [`db`]: the pool (SQLite or PostgreSQL by URL) and migrations.
@@ -14,7 +17,8 @@
 //! - [`paging`]: `limit` and opaque cursors.
 //! - [`realtime`]: the [`realtime::Hub`] seam for live events.
 //! - [`routes`]: one file per resource; [`openapi`] the generated document.
-//! - [`error`]: [`error::ChatError`], in the project's `{"error","code"}` shape.
+//! - [`error`]: [`error::ChatError`], a plain domain enum with stable codes;
+//!   `crate::error::ApiError::Chat` gives it its status at the HTTP edge.
 
 pub mod auth;
 pub mod db;
@@ -30,14 +34,16 @@ pub mod routes;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::any;
 use axum::Router;
 use sqlx::AnyPool;
-use tokio::sync::OnceCell;
+use tokio::sync::watch;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::limits::ConnectionLimits;
 use auth::FailureLimiter;
 use error::ChatError;
@@ -49,10 +55,8 @@ pub struct ChatState(Arc<Inner>);
 
 struct Inner {
     admin_token: String,
-    database_url: String,
-    /// Opened on first use (and warmed up at start), so building the router
-    /// stays synchronous.
-    pool: OnceCell<AnyPool>,
+    /// Connected and migrated before serving ([`ChatState::open`]).
+    pool: AnyPool,
     hub: Arc<dyn Hub>,
     failures: FailureLimiter,
     /// Live connections per client address (`--max-connections-per-ip`),
@@ -61,27 +65,44 @@ struct Inner {
     connection_limit: usize,
     trust_forwarded_for: bool,
     keepalive: Duration,
+    /// Turns `true` when the server begins to shut down
+    /// (`Engine::watch_shutdown`): live connections then say `end`.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl ChatState {
-    /// The chat state for `config`, or `None` when no admin token is set.
-    pub fn from_config(config: &Config) -> Option<Self> {
-        let admin_token = config
+    /// The chat state for `config`, with its database connected and
+    /// migrated, or `None` when no admin token is set (the API is off and
+    /// nothing is opened). Fails when the database cannot be opened.
+    /// `shutdown` turns `true` when the server begins to shut down.
+    pub async fn open(
+        config: &Config,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Option<Self>> {
+        let Some(admin_token) = config
             .admin_token
             .as_ref()
             .map(|token| token.expose().to_owned())
-            .filter(|token| !token.is_empty())?;
-        Some(Self(Arc::new(Inner {
+            .filter(|token| !token.is_empty())
+        else {
+            return Ok(None);
+        };
+        let url = config.database_url.expose();
+        let pool = db::connect(url)
+            .await
+            .with_context(|| format!("cannot open the chat database {}", db::redacted(url)))?;
+        tracing::info!(database = %db::redacted(url), "chat: database ready");
+        Ok(Some(Self(Arc::new(Inner {
             admin_token,
-            database_url: config.database_url.expose().to_owned(),
-            pool: OnceCell::new(),
+            pool,
             hub: Arc::new(LocalHub::default()),
             failures: FailureLimiter::new(Duration::from_secs(60)),
             connections: ConnectionLimits::new(config.max_connections_per_ip),
             connection_limit: config.max_connections_per_ip,
             trust_forwarded_for: config.trust_forwarded_for,
             keepalive: config.keepalive(),
-        })))
+            shutdown,
+        }))))
     }
 
     /// The same state with another [`Hub`] for live events, such as one
@@ -92,14 +113,9 @@ impl ChatState {
         Self(Arc::new(Inner { hub, ..inner }))
     }
 
-    /// The database, connected and migrated on first use.
-    pub async fn pool(&self) -> Result<AnyPool, ChatError> {
-        self.0
-            .pool
-            .get_or_try_init(|| db::connect(&self.0.database_url))
-            .await
-            .cloned()
-            .map_err(ChatError::Internal)
+    /// The database, connected and migrated.
+    pub fn pool(&self) -> &AnyPool {
+        &self.0.pool
     }
 
     pub fn hub(&self) -> &dyn Hub {
@@ -129,12 +145,18 @@ impl ChatState {
     pub(crate) fn keepalive(&self) -> Duration {
         self.0.keepalive
     }
+
+    /// A receiver that turns `true` when the server begins to shut down.
+    pub(crate) fn watch_shutdown(&self) -> watch::Receiver<bool> {
+        self.0.shutdown.clone()
+    }
 }
 
-/// The `/v1` routes for `config`: the chat API, or `chat_disabled` answers.
-pub fn router(config: &Config) -> Router {
-    match ChatState::from_config(config) {
-        Some(state) => router_with(state, config.max_body_bytes),
+/// The `/v1` routes: the chat API over `state` (from [`ChatState::open`]),
+/// or `chat_disabled` answers when it is `None`.
+pub fn router(state: Option<ChatState>, max_body_bytes: usize) -> Router {
+    match state {
+        Some(state) => router_with(state, max_body_bytes),
         None => Router::new()
             .route("/v1", any(disabled))
             .route("/v1/{*rest}", any(disabled)),
@@ -143,7 +165,6 @@ pub fn router(config: &Config) -> Router {
 
 /// The chat API over a given state (e.g. one [`ChatState::with_hub`]).
 pub fn router_with(state: ChatState, max_body_bytes: usize) -> Router {
-    warm_up(&state);
     let (api, _openapi) = openapi::router().split_for_parts();
     api.route("/v1", any(not_found))
         .route("/v1/{*rest}", any(not_found))
@@ -151,24 +172,6 @@ pub fn router_with(state: ChatState, max_body_bytes: usize) -> Router {
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
-}
-
-/// Connects at start, so a bad `--database-url` shows in the log at once
-/// rather than at the first request.
-fn warm_up(state: &ChatState) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    let state = state.clone();
-    runtime.spawn(async move {
-        let url = db::redacted(&state.0.database_url);
-        match state.pool().await {
-            Ok(_) => tracing::info!(database = %url, "chat: database ready"),
-            Err(err) => {
-                tracing::error!(database = %url, error = ?err, "chat: cannot open the database")
-            }
-        }
-    });
 }
 
 /// Method and path only: the query may hold an `access_token`.
@@ -180,14 +183,14 @@ fn request_span(request: &axum::extract::Request) -> tracing::Span {
     )
 }
 
-async fn disabled() -> ChatError {
-    ChatError::Disabled
+async fn disabled() -> ApiError {
+    ChatError::Disabled.into()
 }
 
-async fn not_found() -> ChatError {
-    ChatError::RouteNotFound
+async fn not_found() -> ApiError {
+    ChatError::RouteNotFound.into()
 }
 
-async fn method_not_allowed() -> ChatError {
-    ChatError::MethodNotAllowed
+async fn method_not_allowed() -> ApiError {
+    ChatError::MethodNotAllowed.into()
 }

@@ -230,6 +230,20 @@ pub fn optional(field: &str, value: Option<&str>, max: usize) -> Result<Option<S
     }
 }
 
+/// Applies an optional text field of a PATCH body: absent leaves `target`
+/// as it is, present replaces it after the length check of [`optional`].
+pub fn patch_optional(
+    field: &str,
+    target: &mut Option<String>,
+    value: Option<&str>,
+    max: usize,
+) -> Result<(), ChatError> {
+    if value.is_some() {
+        *target = optional(field, value, max)?;
+    }
+    Ok(())
+}
+
 /// Checks an e-mail address, loosely: one `@` with something on each side.
 pub fn email(value: &str) -> Result<String, ChatError> {
     let value = required("email", value, 254)?;

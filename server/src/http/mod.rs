@@ -7,7 +7,7 @@ mod events;
 mod messages;
 mod params;
 mod rate_limit;
-mod sse;
+pub(crate) mod sse;
 mod streams;
 mod websocket;
 

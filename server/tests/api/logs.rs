@@ -1,44 +1,15 @@
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use tracing_subscriber::fmt::MakeWriter;
-
 use reqwest::StatusCode;
 
 use crate::helpers::{assert_error, spawn_app, spawn_app_with_llm, TEST_API_KEY};
+use crate::log_capture::LogCapture;
 use crate::ws_client::WsClient;
 use malten_tests::llm_stub::{LlmStub, Mode, PROVIDER_SECRET};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// On a current-thread runtime every server task runs on this thread, so a
 /// thread-local subscriber at the most verbose level sees every log line.
 #[tokio::test(flavor = "current_thread")]
 async fn logs_at_every_level_never_contain_message_text() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(captured.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = LogCapture::start();
 
     let secret = "correct-horse-battery-staple";
     let app = spawn_app().await;
@@ -56,7 +27,7 @@ async fn logs_at_every_level_never_contain_message_text() {
     )
     .await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("stream created") && logs.contains("message_too_long"),
         "the capture works, and saw the refused post:\n{logs}"
@@ -71,13 +42,7 @@ async fn logs_at_every_level_never_contain_message_text() {
 /// body stay out of the logs at every level, on success and on failure.
 #[tokio::test(flavor = "current_thread")]
 async fn llm_logs_never_contain_prompts_replies_keys_or_provider_bodies() {
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(captured.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = LogCapture::start();
 
     let prompt = "prompt-purple-elephant";
     let reply = "reply-orange-giraffe";
@@ -105,7 +70,7 @@ async fn llm_logs_never_contain_prompts_replies_keys_or_provider_bodies() {
     let answer = ws.chat("d", prompt).await;
     assert_eq!(answer["content"]["success"], false);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains("command answered") && logs.contains("status=500"),
         "the capture works:\n{logs}"

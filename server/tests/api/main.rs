@@ -12,6 +12,7 @@ mod limits;
 mod llm_node;
 mod llm_socket;
 mod llm_socket_backpressure;
+mod log_capture;
 mod logs;
 mod messages;
 mod params;

@@ -12,13 +12,14 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use crate::chat::auth::{Admin, ENVIRONMENTS};
-use crate::chat::db::now_ms;
+use crate::chat::db::{self, now_ms};
 use crate::chat::error::{ChatError, Entity};
 use crate::chat::extract::{ChatJson, ChatQuery};
 use crate::chat::model::{self, App, AppWithSecrets, NewApp, Page, RotatedSecret, Secrets};
 use crate::chat::paging::{self, ListParams};
 use crate::chat::realtime::ChatEvent;
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, org_id, name, created_at";
 
@@ -30,7 +31,7 @@ pub async fn create(
     _admin: Admin,
     Path(org_id): Path<String>,
     ChatJson(new): ChatJson<NewApp>,
-) -> Result<(StatusCode, Json<AppWithSecrets>), ChatError> {
+) -> Result<(StatusCode, Json<AppWithSecrets>), ApiError> {
     super::orgs::find(&state, &org_id).await?;
     let app = App {
         id: ids::new_id(ids::APP),
@@ -52,7 +53,7 @@ pub async fn create(
     .bind(ids::hash(&secrets.production))
     .bind(ids::hash(&secrets.test))
     .bind(app.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await?;
     tracing::info!(app = %app.id, org = %app.org_id, "chat: app created");
     Ok((StatusCode::CREATED, Json(AppWithSecrets { app, secrets })))
@@ -65,7 +66,7 @@ pub async fn list(
     _admin: Admin,
     Path(org_id): Path<String>,
     ChatQuery(params): ChatQuery<ListParams>,
-) -> Result<Json<Page<App>>, ChatError> {
+) -> Result<Json<Page<App>>, ApiError> {
     super::orgs::find(&state, &org_id).await?;
     let (limit, after) = (params.limit()?, params.after()?);
     let rows: Vec<App> = sqlx::query_as(&format!(
@@ -76,7 +77,7 @@ pub async fn list(
     .bind(after.created_at)
     .bind(after.id)
     .bind(limit + 1)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |a| (a.created_at, &a.id));
     Ok(Json(Page { data, next_cursor }))
@@ -85,7 +86,7 @@ pub async fn list(
 async fn find(state: &ChatState, app_id: &str) -> Result<App, ChatError> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM chat_apps WHERE id = $1"))
         .bind(app_id)
-        .fetch_optional(&state.pool().await?)
+        .fetch_optional(state.pool())
         .await?
         .ok_or(ChatError::NotFound(Entity::App))
 }
@@ -96,8 +97,8 @@ pub async fn get(
     State(state): State<ChatState>,
     _admin: Admin,
     Path(app_id): Path<String>,
-) -> Result<Json<App>, ChatError> {
-    find(&state, &app_id).await.map(Json)
+) -> Result<Json<App>, ApiError> {
+    Ok(Json(find(&state, &app_id).await?))
 }
 
 #[utoipa::path(delete, path = "/v1/apps/{app_id}", tag = "operator", security(("admin_token" = [])),
@@ -106,12 +107,12 @@ pub async fn delete(
     State(state): State<ChatState>,
     _admin: Admin,
     Path(app_id): Path<String>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     find(&state, &app_id).await?;
     delete_app_data(&state, &app_id).await?;
     sqlx::query("DELETE FROM chat_apps WHERE id = $1")
         .bind(&app_id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     tracing::info!(app = %app_id, "chat: app deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -122,22 +123,23 @@ pub async fn delete(
 /// The foreign keys would cascade too; doing it here keeps the order clear
 /// and lets subscribers know.
 pub async fn delete_app_data(state: &ChatState, app_id: &str) -> Result<(), ChatError> {
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     let channels: Vec<(String,)> = sqlx::query_as("SELECT id FROM chat_channels WHERE app_id = $1")
         .bind(app_id)
         .fetch_all(&pool)
         .await?;
-    let mut tx = pool.begin().await?;
-    for statement in [
-        "DELETE FROM chat_tokens WHERE app_id = $1",
-        "DELETE FROM chat_participants WHERE channel_id IN (SELECT id FROM chat_channels WHERE app_id = $1)",
-        "DELETE FROM chat_messages WHERE channel_id IN (SELECT id FROM chat_channels WHERE app_id = $1)",
-        "DELETE FROM chat_channels WHERE app_id = $1",
-        "DELETE FROM chat_users WHERE app_id = $1",
-    ] {
-        sqlx::query(statement).bind(app_id).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
+    db::delete_all(
+        &pool,
+        &[
+            "DELETE FROM chat_tokens WHERE app_id = $1",
+            "DELETE FROM chat_participants WHERE channel_id IN (SELECT id FROM chat_channels WHERE app_id = $1)",
+            "DELETE FROM chat_messages WHERE channel_id IN (SELECT id FROM chat_channels WHERE app_id = $1)",
+            "DELETE FROM chat_channels WHERE app_id = $1",
+            "DELETE FROM chat_users WHERE app_id = $1",
+        ],
+        app_id,
+    )
+    .await?;
     for (channel_id,) in channels {
         state.hub().publish(&channel_id, ChatEvent::Deleted);
     }
@@ -152,11 +154,9 @@ pub async fn rotate(
     State(state): State<ChatState>,
     _admin: Admin,
     Path((app_id, environment)): Path<(String, String)>,
-) -> Result<Json<RotatedSecret>, ChatError> {
+) -> Result<Json<RotatedSecret>, ApiError> {
     if !ENVIRONMENTS.contains(&environment.as_str()) {
-        return Err(ChatError::invalid(
-            "the environment must be `production` or `test`",
-        ));
+        return Err(ChatError::invalid("the environment must be `production` or `test`").into());
     }
     let secret = ids::new_secret(&environment);
     // The column names come from the fixed list above, never from input.
@@ -166,15 +166,15 @@ pub async fn rotate(
     ))
     .bind(ids::hash(&secret))
     .bind(&app_id)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await?;
     if done.rows_affected() == 0 {
-        return Err(ChatError::NotFound(Entity::App));
+        return Err(ChatError::NotFound(Entity::App).into());
     }
     sqlx::query("DELETE FROM chat_tokens WHERE app_id = $1 AND environment = $2")
         .bind(&app_id)
         .bind(&environment)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     tracing::info!(app = %app_id, environment = %environment, "chat: client secret rotated");
     Ok(Json(RotatedSecret {

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use crate::chat::auth::Caller;
-use crate::chat::db::now_ms;
+use crate::chat::db::{self, now_ms};
 use crate::chat::error::{ChatError, Entity};
 use crate::chat::extract::{ChatJson, ChatQuery};
 use crate::chat::model::{self, Channel, ChannelPatch, NewChannel, Page};
@@ -18,6 +18,7 @@ use crate::chat::model::{MAX_ABOUT_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS};
 use crate::chat::paging::{self, ListParams};
 use crate::chat::realtime::ChatEvent;
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, name, description, icon, banner, creator_id, last_seq, created_at";
 
@@ -27,9 +28,9 @@ pub async fn create(
     State(state): State<ChatState>,
     caller: Caller,
     ChatJson(new): ChatJson<NewChannel>,
-) -> Result<(StatusCode, Json<Channel>), ChatError> {
+) -> Result<(StatusCode, Json<Channel>), ApiError> {
     let creator_id = match (&caller.user_id, new.creator_id) {
-        (Some(own), Some(asked)) if *own != asked => return Err(ChatError::Forbidden),
+        (Some(own), Some(asked)) if *own != asked => return Err(ChatError::Forbidden.into()),
         (Some(own), _) => Some(own.clone()),
         (None, Some(asked)) => Some(super::users::find(&state, &caller, &asked).await?.id),
         (None, None) => None,
@@ -57,7 +58,7 @@ pub async fn create(
     .bind(&channel.banner)
     .bind(&channel.creator_id)
     .bind(channel.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await?;
     Ok((StatusCode::CREATED, Json(channel)))
 }
@@ -69,7 +70,7 @@ pub async fn list(
     State(state): State<ChatState>,
     caller: Caller,
     ChatQuery(params): ChatQuery<ListParams>,
-) -> Result<Json<Page<Channel>>, ChatError> {
+) -> Result<Json<Page<Channel>>, ApiError> {
     let (limit, after) = (params.limit()?, params.after()?);
     // A user-scoped token sees its user's channels; `$6` is NULL otherwise.
     let rows: Vec<Channel> = sqlx::query_as(&format!(
@@ -84,7 +85,7 @@ pub async fn list(
     .bind(after.id)
     .bind(limit + 1)
     .bind(&caller.user_id)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |c| (c.created_at, &c.id));
     Ok(Json(Page { data, next_cursor }))
@@ -97,14 +98,15 @@ pub async fn visible(
     caller: &Caller,
     channel_id: &str,
 ) -> Result<Channel, ChatError> {
-    let pool = state.pool().await?;
-    let channel: Channel = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM chat_channels WHERE id = $1 AND app_id = $2 AND environment = $3"
-    ))
-    .bind(channel_id)
-    .bind(&caller.app_id)
-    .bind(&caller.environment)
-    .fetch_optional(&pool)
+    let pool = state.pool().clone();
+    let channel: Channel = db::find_in_app(
+        &pool,
+        "chat_channels",
+        COLUMNS,
+        channel_id,
+        &caller.app_id,
+        &caller.environment,
+    )
     .await?
     .ok_or(ChatError::NotFound(Entity::Channel))?;
     if let Some(user_id) = &caller.user_id {
@@ -127,8 +129,8 @@ pub async fn get(
     State(state): State<ChatState>,
     caller: Caller,
     Path(channel_id): Path<String>,
-) -> Result<Json<Channel>, ChatError> {
-    visible(&state, &caller, &channel_id).await.map(Json)
+) -> Result<Json<Channel>, ApiError> {
+    Ok(Json(visible(&state, &caller, &channel_id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/channels/{channel_id}", tag = "channels", security(("access_token" = [])),
@@ -138,33 +140,37 @@ pub async fn update(
     caller: Caller,
     Path(channel_id): Path<String>,
     ChatJson(patch): ChatJson<ChannelPatch>,
-) -> Result<Json<Channel>, ChatError> {
+) -> Result<Json<Channel>, ApiError> {
     let mut channel = visible(&state, &caller, &channel_id).await?;
     caller.require_app_token()?;
     if let Some(name) = &patch.name {
         channel.name = model::required("name", name, MAX_NAME_CHARS)?;
     }
-    for (field, target, value, max) in [
-        (
-            "description",
-            &mut channel.description,
-            &patch.description,
-            MAX_ABOUT_CHARS,
-        ),
-        ("icon", &mut channel.icon, &patch.icon, MAX_URL_CHARS),
-        ("banner", &mut channel.banner, &patch.banner, MAX_URL_CHARS),
-    ] {
-        if value.is_some() {
-            *target = model::optional(field, value.as_deref(), max)?;
-        }
-    }
+    model::patch_optional(
+        "description",
+        &mut channel.description,
+        patch.description.as_deref(),
+        MAX_ABOUT_CHARS,
+    )?;
+    model::patch_optional(
+        "icon",
+        &mut channel.icon,
+        patch.icon.as_deref(),
+        MAX_URL_CHARS,
+    )?;
+    model::patch_optional(
+        "banner",
+        &mut channel.banner,
+        patch.banner.as_deref(),
+        MAX_URL_CHARS,
+    )?;
     sqlx::query("UPDATE chat_channels SET name = $1, description = $2, icon = $3, banner = $4 WHERE id = $5")
         .bind(&channel.name)
         .bind(&channel.description)
         .bind(&channel.icon)
         .bind(&channel.banner)
         .bind(&channel.id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     Ok(Json(channel))
 }
@@ -175,21 +181,19 @@ pub async fn delete(
     State(state): State<ChatState>,
     caller: Caller,
     Path(channel_id): Path<String>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     let channel = visible(&state, &caller, &channel_id).await?;
     caller.require_app_token()?;
-    let mut tx = state.pool().await?.begin().await?;
-    for statement in [
-        "DELETE FROM chat_participants WHERE channel_id = $1",
-        "DELETE FROM chat_messages WHERE channel_id = $1",
-        "DELETE FROM chat_channels WHERE id = $1",
-    ] {
-        sqlx::query(statement)
-            .bind(&channel.id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    db::delete_all(
+        state.pool(),
+        &[
+            "DELETE FROM chat_participants WHERE channel_id = $1",
+            "DELETE FROM chat_messages WHERE channel_id = $1",
+            "DELETE FROM chat_channels WHERE id = $1",
+        ],
+        &channel.id,
+    )
+    .await?;
     state.hub().publish(&channel.id, ChatEvent::Deleted);
     Ok(StatusCode::NO_CONTENT)
 }

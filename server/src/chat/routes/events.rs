@@ -3,7 +3,8 @@
 //!
 //! Events: `message` (with `id:` = its `seq`), `typing`, `join`, `leave`,
 //! `gap`, and a final `end` saying why the server closed the stream
-//! (`token_expired`, `invalid_token`, `channel_not_found`…).
+//! (`token_expired`, `invalid_token`, `channel_not_found`, `shutting_down`
+//! when the server stops…).
 //!
 //! Resuming: `Last-Event-ID` (or `?last_event_id=`) names the last `seq`
 //! seen; the messages after it are replayed from the database, so nothing
@@ -26,10 +27,11 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ws::{Message as WsFrame, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use malten_shared::sse;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
@@ -42,6 +44,8 @@ use crate::chat::error::ChatError;
 use crate::chat::extract::ChatQuery;
 use crate::chat::realtime::ChatEvent;
 use crate::chat::ChatState;
+use crate::error::ApiError;
+use crate::http::sse::event_stream_response;
 use crate::limits::{ClientIp, ConnectionPermit};
 
 /// How often a live connection re-checks its token and channel.
@@ -81,7 +85,7 @@ pub async fn subscribe(
     Path(channel_id): Path<String>,
     ChatQuery(query): ChatQuery<EventsQuery>,
     request: Request,
-) -> Result<Response, ChatError> {
+) -> Result<Response, ApiError> {
     let (mut parts, _body) = request.into_parts();
     let token = bearer(&parts.headers)
         .map(str::to_owned)
@@ -111,7 +115,7 @@ pub async fn subscribe(
     let events = state.hub().subscribe(&channel.id);
     let (last_seq,): (i64,) = sqlx::query_as("SELECT last_seq FROM chat_channels WHERE id = $1")
         .bind(&channel.id)
-        .fetch_one(&state.pool().await?)
+        .fetch_one(state.pool())
         .await?;
     let (tx, rx) = mpsc::channel(64);
     let connection = Connection {
@@ -209,8 +213,14 @@ impl Connection {
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut recheck = tokio::time::interval_at(Instant::now() + RECHECK, RECHECK);
         recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut shutdown = self.state.watch_shutdown();
         loop {
             tokio::select! {
+                // Said at once, so shutdown need not wait out its grace period.
+                // (The guard `wait_for` returns is not `Send`: drop it here.)
+                _ = async { drop(shutdown.wait_for(|stopping| *stopping).await) } => {
+                    return Ok(ChatError::ShuttingDown);
+                }
                 _ = &mut expiry => return Ok(ChatError::TokenExpired),
                 // The transport dropped its end: the client is gone.
                 _ = self.tx.closed() => return Err(Gone),
@@ -261,12 +271,8 @@ impl Connection {
     /// Sends every stored message after `delivered`, page by page.
     async fn replay(&mut self) -> Result<(), Gone> {
         loop {
-            let pool = match self.state.pool().await {
-                Ok(pool) => pool,
-                Err(_) => return Ok(()),
-            };
             let page = match super::messages::page(
-                &pool,
+                self.state.pool(),
                 &self.channel_id,
                 Some(self.delivered),
                 None,
@@ -302,27 +308,21 @@ impl Connection {
 /// The subscriber went away.
 struct Gone;
 
+/// The frames as a `text/event-stream` body, built like the stream API's
+/// (`http::sse`): the same preamble, keep-alive comment and headers.
 fn sse_response(rx: mpsc::Receiver<Frame>) -> Response {
-    let preamble = futures_util::stream::once(async { Bytes::from_static(b"retry: 2000\n\n") });
+    let preamble = futures_util::stream::once(async { Bytes::from(sse::retry(2000)) });
     let frames = futures_util::stream::unfold(rx, |mut rx| async move {
         let frame = rx.recv().await?;
         Some((sse_bytes(&frame), rx))
     });
     let body = preamble.chain(frames).map(Ok::<_, Infallible>);
-    let mut response = Response::new(Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    event_stream_response(Body::from_stream(body))
 }
 
 fn sse_bytes(frame: &Frame) -> Bytes {
     match frame {
-        Frame::KeepAlive => Bytes::from_static(b": keep-alive\n\n"),
+        Frame::KeepAlive => Bytes::from_static(sse::KEEPALIVE.as_bytes()),
         Frame::Event { id, name, data } => {
             let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
             Bytes::from(format!("{id}event: {name}\ndata: {data}\n\n"))

@@ -25,6 +25,7 @@ use crate::chat::model::{
 use crate::chat::paging::checked_limit;
 use crate::chat::realtime::ChatEvent;
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, channel_id, seq, sender_id, user_id, text, reply_to, created_at";
 /// Longest `Idempotency-Key` accepted.
@@ -62,12 +63,12 @@ pub async fn post(
     Path(channel_id): Path<String>,
     headers: HeaderMap,
     ChatJson(new): ChatJson<NewMessage>,
-) -> Result<(StatusCode, Json<Message>), ChatError> {
+) -> Result<(StatusCode, Json<Message>), ApiError> {
     let channel = super::channels::visible(&state, &caller, &channel_id).await?;
     let key = idempotency_key(&headers)?;
     let sender = sender(&state, &caller, &channel.id, &new.sender_id).await?;
     let text = model::required("text", &new.text, MAX_TEXT_CHARS)?;
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     if let Some(reply_to) = &new.reply_to {
         let same_channel =
             sqlx::query("SELECT 1 FROM chat_messages WHERE id = $1 AND channel_id = $2")
@@ -76,7 +77,7 @@ pub async fn post(
                 .fetch_optional(&pool)
                 .await?;
         if same_channel.is_none() {
-            return Err(ChatError::InvalidReplyTo);
+            return Err(ChatError::InvalidReplyTo.into());
         }
     }
     let mut message = Message {
@@ -91,7 +92,7 @@ pub async fn post(
     };
     if let Some(key) = &key {
         if let Some(stored) = by_key(&pool, &message.channel_id, key).await? {
-            return same_as(stored, &message).map(|m| (StatusCode::OK, Json(m)));
+            return Ok((StatusCode::OK, Json(same_as(stored, &message)?)));
         }
     }
     let mut tx = pool.begin().await?;
@@ -124,7 +125,7 @@ pub async fn post(
             let stored = by_key(&pool, &message.channel_id, key)
                 .await?
                 .ok_or_else(|| ChatError::Internal(err.into()))?;
-            return same_as(stored, &message).map(|m| (StatusCode::OK, Json(m)));
+            return Ok((StatusCode::OK, Json(same_as(stored, &message)?)));
         }
         (Err(err), _) => return Err(err.into()),
     }
@@ -190,17 +191,10 @@ pub async fn list(
     caller: Caller,
     Path(channel_id): Path<String>,
     ChatQuery(query): ChatQuery<MessageQuery>,
-) -> Result<Json<MessagePage>, ChatError> {
+) -> Result<Json<MessagePage>, ApiError> {
     let channel = super::channels::visible(&state, &caller, &channel_id).await?;
     let limit = checked_limit(query.limit)?;
-    let page = page(
-        &state.pool().await?,
-        &channel.id,
-        query.after,
-        query.before,
-        limit,
-    )
-    .await?;
+    let page = page(state.pool(), &channel.id, query.after, query.before, limit).await?;
     Ok(Json(page))
 }
 
@@ -243,7 +237,7 @@ pub async fn typing(
     caller: Caller,
     Path(channel_id): Path<String>,
     ChatJson(typing): ChatJson<Typing>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     let channel = super::channels::visible(&state, &caller, &channel_id).await?;
     let participant = sender(&state, &caller, &channel.id, &typing.user_id).await?;
     state.hub().publish(

@@ -13,6 +13,7 @@ use crate::chat::extract::{ChatJson, ChatQuery};
 use crate::chat::model::{self, NewOrg, Org, OrgPatch, Page, MAX_NAME_CHARS, MAX_URL_CHARS};
 use crate::chat::paging::{self, ListParams};
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, name, email, banner, created_at";
 
@@ -22,7 +23,7 @@ pub async fn create(
     State(state): State<ChatState>,
     _admin: Admin,
     ChatJson(new): ChatJson<NewOrg>,
-) -> Result<(StatusCode, Json<Org>), ChatError> {
+) -> Result<(StatusCode, Json<Org>), ApiError> {
     let org = Org {
         id: ids::new_id(ids::ORG),
         name: model::required("name", &new.name, MAX_NAME_CHARS)?,
@@ -38,7 +39,7 @@ pub async fn create(
     .bind(&org.email)
     .bind(&org.banner)
     .bind(org.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await?;
     tracing::info!(org = %org.id, "chat: organization created");
     Ok((StatusCode::CREATED, Json(org)))
@@ -50,7 +51,7 @@ pub async fn list(
     State(state): State<ChatState>,
     _admin: Admin,
     ChatQuery(params): ChatQuery<ListParams>,
-) -> Result<Json<Page<Org>>, ChatError> {
+) -> Result<Json<Page<Org>>, ApiError> {
     let (limit, after) = (params.limit()?, params.after()?);
     let rows: Vec<Org> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM chat_orgs WHERE {} ORDER BY created_at, id LIMIT $3",
@@ -59,7 +60,7 @@ pub async fn list(
     .bind(after.created_at)
     .bind(after.id)
     .bind(limit + 1)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |o| (o.created_at, &o.id));
     Ok(Json(Page { data, next_cursor }))
@@ -69,7 +70,7 @@ pub async fn list(
 pub async fn find(state: &ChatState, org_id: &str) -> Result<Org, ChatError> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM chat_orgs WHERE id = $1"))
         .bind(org_id)
-        .fetch_optional(&state.pool().await?)
+        .fetch_optional(state.pool())
         .await?
         .ok_or(ChatError::NotFound(Entity::Org))
 }
@@ -80,8 +81,8 @@ pub async fn get(
     State(state): State<ChatState>,
     _admin: Admin,
     Path(org_id): Path<String>,
-) -> Result<Json<Org>, ChatError> {
-    find(&state, &org_id).await.map(Json)
+) -> Result<Json<Org>, ApiError> {
+    Ok(Json(find(&state, &org_id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/orgs/{org_id}", tag = "operator", security(("admin_token" = [])),
@@ -91,7 +92,7 @@ pub async fn update(
     _admin: Admin,
     Path(org_id): Path<String>,
     ChatJson(patch): ChatJson<OrgPatch>,
-) -> Result<Json<Org>, ChatError> {
+) -> Result<Json<Org>, ApiError> {
     let mut org = find(&state, &org_id).await?;
     if let Some(name) = &patch.name {
         org.name = model::required("name", name, MAX_NAME_CHARS)?;
@@ -99,15 +100,18 @@ pub async fn update(
     if let Some(email) = &patch.email {
         org.email = model::email(email)?;
     }
-    if patch.banner.is_some() {
-        org.banner = model::optional("banner", patch.banner.as_deref(), MAX_URL_CHARS)?;
-    }
+    model::patch_optional(
+        "banner",
+        &mut org.banner,
+        patch.banner.as_deref(),
+        MAX_URL_CHARS,
+    )?;
     sqlx::query("UPDATE chat_orgs SET name = $1, email = $2, banner = $3 WHERE id = $4")
         .bind(&org.name)
         .bind(&org.email)
         .bind(&org.banner)
         .bind(&org.id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     Ok(Json(org))
 }
@@ -118,20 +122,20 @@ pub async fn delete(
     State(state): State<ChatState>,
     _admin: Admin,
     Path(org_id): Path<String>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     let app_ids: Vec<(String,)> = sqlx::query_as("SELECT id FROM chat_apps WHERE org_id = $1")
         .bind(&org_id)
-        .fetch_all(&state.pool().await?)
+        .fetch_all(state.pool())
         .await?;
     for (app_id,) in app_ids {
         super::apps::delete_app_data(&state, &app_id).await?;
     }
     let done = sqlx::query("DELETE FROM chat_orgs WHERE id = $1")
         .bind(&org_id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     if done.rows_affected() == 0 {
-        return Err(ChatError::NotFound(Entity::Org));
+        return Err(ChatError::NotFound(Entity::Org).into());
     }
     tracing::info!(org = %org_id, "chat: organization deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -17,6 +17,7 @@ use crate::chat::model::{NewParticipant, Page, Participant};
 use crate::chat::paging::{self, ListParams};
 use crate::chat::realtime::ChatEvent;
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, channel_id, user_id, created_at";
 
@@ -28,7 +29,7 @@ pub async fn add(
     caller: Caller,
     Path(channel_id): Path<String>,
     ChatJson(new): ChatJson<NewParticipant>,
-) -> Result<(StatusCode, Json<Participant>), ChatError> {
+) -> Result<(StatusCode, Json<Participant>), ApiError> {
     let channel = super::channels::visible(&state, &caller, &channel_id).await?;
     caller.require_app_token()?;
     let user = super::users::find(&state, &caller, &new.user_id).await?;
@@ -45,11 +46,11 @@ pub async fn add(
     .bind(&participant.channel_id)
     .bind(&participant.user_id)
     .bind(participant.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await;
     match inserted {
         Ok(_) => {}
-        Err(err) if is_unique_violation(&err) => return Err(ChatError::AlreadyParticipant),
+        Err(err) if is_unique_violation(&err) => return Err(ChatError::AlreadyParticipant.into()),
         Err(err) => return Err(err.into()),
     }
     state.hub().publish(
@@ -67,7 +68,7 @@ pub async fn list(
     caller: Caller,
     Path(channel_id): Path<String>,
     ChatQuery(params): ChatQuery<ListParams>,
-) -> Result<Json<Page<Participant>>, ChatError> {
+) -> Result<Json<Page<Participant>>, ApiError> {
     let channel = super::channels::visible(&state, &caller, &channel_id).await?;
     let (limit, after) = (params.limit()?, params.after()?);
     let rows: Vec<Participant> = sqlx::query_as(&format!(
@@ -79,7 +80,7 @@ pub async fn list(
     .bind(after.created_at)
     .bind(after.id)
     .bind(limit + 1)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |p| (p.created_at, &p.id));
     Ok(Json(Page { data, next_cursor }))
@@ -102,7 +103,7 @@ pub async fn resolve(
     ))
     .bind(channel_id)
     .bind(id)
-    .fetch_optional(&state.pool().await?)
+    .fetch_optional(state.pool())
     .await?)
 }
 
@@ -114,7 +115,7 @@ pub async fn remove(
     State(state): State<ChatState>,
     caller: Caller,
     Path((channel_id, participant_id)): Path<(String, String)>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     let channel = super::channels::visible(&state, &caller, &channel_id).await?;
     let participant = resolve(&state, &channel.id, &participant_id)
         .await?
@@ -125,11 +126,11 @@ pub async fn remove(
         .as_deref()
         .is_some_and(|own| own != participant.user_id)
     {
-        return Err(ChatError::Forbidden);
+        return Err(ChatError::Forbidden.into());
     }
     sqlx::query("DELETE FROM chat_participants WHERE id = $1")
         .bind(&participant.id)
-        .execute(&state.pool().await?)
+        .execute(state.pool())
         .await?;
     state
         .hub()

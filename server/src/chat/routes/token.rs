@@ -16,6 +16,7 @@ use crate::chat::error::{ChatError, Entity};
 use crate::chat::extract::ChatJson;
 use crate::chat::model::{TokenRequest, TokenResponse};
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 /// Lifetime of a token when the request names none, in seconds.
 pub const DEFAULT_TTL_SECS: i64 = 900;
@@ -28,16 +29,17 @@ pub async fn exchange(
     State(state): State<ChatState>,
     ClientAddr(ip): ClientAddr,
     ChatJson(asked): ChatJson<TokenRequest>,
-) -> Result<Json<TokenResponse>, ChatError> {
+) -> Result<Json<TokenResponse>, ApiError> {
     state.failures().check(ip)?;
 
     let ttl = asked.ttl_seconds.unwrap_or(DEFAULT_TTL_SECS);
     if !(1..=MAX_TTL_SECS).contains(&ttl) {
         return Err(ChatError::invalid(format!(
             "`ttl_seconds` must be between 1 and {MAX_TTL_SECS}"
-        )));
+        ))
+        .into());
     }
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     let app = sqlx::query(
         "SELECT production_secret_hash, test_secret_hash, production_generation, test_generation \
          FROM chat_apps WHERE id = $1",
@@ -71,7 +73,7 @@ pub async fn exchange(
         _ => {
             state.failures().record(ip);
             tracing::info!(client = %ip, "chat: wrong app id or client secret");
-            return Err(ChatError::InvalidClientSecret);
+            return Err(ChatError::InvalidClientSecret.into());
         }
     };
     if let Some(user_id) = &asked.user_id {
@@ -84,7 +86,7 @@ pub async fn exchange(
         .fetch_optional(&pool)
         .await?;
         if user.is_none() {
-            return Err(ChatError::NotFound(Entity::User));
+            return Err(ChatError::NotFound(Entity::User).into());
         }
     }
     let now = now_ms();

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::Json;
 
 use crate::chat::auth::Caller;
-use crate::chat::db::now_ms;
+use crate::chat::db::{self, now_ms};
 use crate::chat::error::{is_unique_violation, ChatError, Entity};
 use crate::chat::extract::{ChatJson, ChatQuery};
 use crate::chat::model::{self, NewUser, Page, Participant, User, UserPatch};
@@ -19,6 +19,7 @@ use crate::chat::model::{MAX_ABOUT_CHARS, MAX_NAME_CHARS, MAX_URL_CHARS};
 use crate::chat::paging::{self, ListParams};
 use crate::chat::realtime::ChatEvent;
 use crate::chat::{ids, ChatState};
+use crate::error::ApiError;
 
 const COLUMNS: &str = "id, username, first_name, last_name, avatar, bio, created_at";
 
@@ -28,7 +29,7 @@ pub async fn create(
     State(state): State<ChatState>,
     caller: Caller,
     ChatJson(new): ChatJson<NewUser>,
-) -> Result<(StatusCode, Json<User>), ChatError> {
+) -> Result<(StatusCode, Json<User>), ApiError> {
     caller.require_app_token()?;
     let user = User {
         id: ids::new_id(ids::USER),
@@ -52,11 +53,11 @@ pub async fn create(
     .bind(&user.avatar)
     .bind(&user.bio)
     .bind(user.created_at)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await;
     match inserted {
         Ok(_) => Ok((StatusCode::CREATED, Json(user))),
-        Err(err) if is_unique_violation(&err) => Err(ChatError::UsernameTaken),
+        Err(err) if is_unique_violation(&err) => Err(ChatError::UsernameTaken.into()),
         Err(err) => Err(err.into()),
     }
 }
@@ -67,7 +68,7 @@ pub async fn list(
     State(state): State<ChatState>,
     caller: Caller,
     ChatQuery(params): ChatQuery<ListParams>,
-) -> Result<Json<Page<User>>, ChatError> {
+) -> Result<Json<Page<User>>, ApiError> {
     caller.require_app_token()?;
     let (limit, after) = (params.limit()?, params.after()?);
     let rows: Vec<User> = sqlx::query_as(&format!(
@@ -80,7 +81,7 @@ pub async fn list(
     .bind(after.created_at)
     .bind(after.id)
     .bind(limit + 1)
-    .fetch_all(&state.pool().await?)
+    .fetch_all(state.pool())
     .await?;
     let (data, next_cursor) = paging::page(rows, limit, |u| (u.created_at, &u.id));
     Ok(Json(Page { data, next_cursor }))
@@ -88,13 +89,14 @@ pub async fn list(
 
 /// The user if it belongs to the caller's app and environment, else 404.
 pub async fn find(state: &ChatState, caller: &Caller, user_id: &str) -> Result<User, ChatError> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM chat_users WHERE id = $1 AND app_id = $2 AND environment = $3"
-    ))
-    .bind(user_id)
-    .bind(&caller.app_id)
-    .bind(&caller.environment)
-    .fetch_optional(&state.pool().await?)
+    db::find_in_app(
+        state.pool(),
+        "chat_users",
+        COLUMNS,
+        user_id,
+        &caller.app_id,
+        &caller.environment,
+    )
     .await?
     .ok_or(ChatError::NotFound(Entity::User))
 }
@@ -105,8 +107,8 @@ pub async fn get(
     State(state): State<ChatState>,
     caller: Caller,
     Path(user_id): Path<String>,
-) -> Result<Json<User>, ChatError> {
-    find(&state, &caller, &user_id).await.map(Json)
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(find(&state, &caller, &user_id).await?))
 }
 
 #[utoipa::path(patch, path = "/v1/users/{user_id}", tag = "users", security(("access_token" = [])),
@@ -116,34 +118,33 @@ pub async fn update(
     caller: Caller,
     Path(user_id): Path<String>,
     ChatJson(patch): ChatJson<UserPatch>,
-) -> Result<Json<User>, ChatError> {
+) -> Result<Json<User>, ApiError> {
     let mut user = find(&state, &caller, &user_id).await?;
     if caller.user_id.as_deref().is_some_and(|own| own != user.id) {
-        return Err(ChatError::Forbidden);
+        return Err(ChatError::Forbidden.into());
     }
     if let Some(username) = &patch.username {
         user.username = model::username(username)?;
     }
-    for (field, target, value, max) in [
-        (
-            "first_name",
-            &mut user.first_name,
-            &patch.first_name,
-            MAX_NAME_CHARS,
-        ),
-        (
-            "last_name",
-            &mut user.last_name,
-            &patch.last_name,
-            MAX_NAME_CHARS,
-        ),
-        ("avatar", &mut user.avatar, &patch.avatar, MAX_URL_CHARS),
-        ("bio", &mut user.bio, &patch.bio, MAX_ABOUT_CHARS),
-    ] {
-        if value.is_some() {
-            *target = model::optional(field, value.as_deref(), max)?;
-        }
-    }
+    model::patch_optional(
+        "first_name",
+        &mut user.first_name,
+        patch.first_name.as_deref(),
+        MAX_NAME_CHARS,
+    )?;
+    model::patch_optional(
+        "last_name",
+        &mut user.last_name,
+        patch.last_name.as_deref(),
+        MAX_NAME_CHARS,
+    )?;
+    model::patch_optional(
+        "avatar",
+        &mut user.avatar,
+        patch.avatar.as_deref(),
+        MAX_URL_CHARS,
+    )?;
+    model::patch_optional("bio", &mut user.bio, patch.bio.as_deref(), MAX_ABOUT_CHARS)?;
     let updated = sqlx::query(
         "UPDATE chat_users SET username = $1, first_name = $2, last_name = $3, avatar = $4, bio = $5 \
          WHERE id = $6",
@@ -154,11 +155,11 @@ pub async fn update(
     .bind(&user.avatar)
     .bind(&user.bio)
     .bind(&user.id)
-    .execute(&state.pool().await?)
+    .execute(state.pool())
     .await;
     match updated {
         Ok(_) => Ok(Json(user)),
-        Err(err) if is_unique_violation(&err) => Err(ChatError::UsernameTaken),
+        Err(err) if is_unique_violation(&err) => Err(ChatError::UsernameTaken.into()),
         Err(err) => Err(err.into()),
     }
 }
@@ -169,28 +170,26 @@ pub async fn delete(
     State(state): State<ChatState>,
     caller: Caller,
     Path(user_id): Path<String>,
-) -> Result<StatusCode, ChatError> {
+) -> Result<StatusCode, ApiError> {
     caller.require_app_token()?;
     let user = find(&state, &caller, &user_id).await?;
-    let pool = state.pool().await?;
+    let pool = state.pool().clone();
     let participants: Vec<Participant> = sqlx::query_as(
         "SELECT id, channel_id, user_id, created_at FROM chat_participants WHERE user_id = $1",
     )
     .bind(&user.id)
     .fetch_all(&pool)
     .await?;
-    let mut tx = pool.begin().await?;
-    for statement in [
-        "DELETE FROM chat_participants WHERE user_id = $1",
-        "DELETE FROM chat_tokens WHERE user_id = $1",
-        "DELETE FROM chat_users WHERE id = $1",
-    ] {
-        sqlx::query(statement)
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    db::delete_all(
+        &pool,
+        &[
+            "DELETE FROM chat_participants WHERE user_id = $1",
+            "DELETE FROM chat_tokens WHERE user_id = $1",
+            "DELETE FROM chat_users WHERE id = $1",
+        ],
+        &user.id,
+    )
+    .await?;
     for participant in participants {
         let channel_id = participant.channel_id.clone();
         state

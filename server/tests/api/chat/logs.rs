@@ -1,45 +1,16 @@
 //! The admin token, client secrets and access tokens never reach the logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tracing_subscriber::fmt::MakeWriter;
 
 use super::support::{chat_test, ChatApp, ADMIN};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+use crate::log_capture::LogCapture;
 
 chat_test! {
     /// `#[tokio::test]` runs on one thread, so the thread-local subscriber
     /// sees every line the server logs at every level.
     async fn secrets_and_tokens_never_reach_the_logs(backend) {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(captured.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let captured = LogCapture::start();
 
         let chat = ChatApp::spawn(backend).await;
         let world = chat.world().await;
@@ -61,7 +32,7 @@ chat_test! {
             .ok(ADMIN, Method::POST, &format!("/v1/apps/{}/secrets/test/rotate", world.app_id), None, StatusCode::OK)
             .await;
 
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = captured.text();
         assert!(logs.contains("chat: client secret rotated"), "the capture works:\n{logs}");
         for secret in [
             ADMIN,

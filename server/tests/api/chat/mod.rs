@@ -10,6 +10,8 @@ mod operator;
 mod pg;
 mod realtime;
 mod resources;
+mod shutdown;
 mod sqlite_file;
+mod startup;
 pub mod support;
 mod tokens;

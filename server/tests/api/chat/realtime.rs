@@ -12,7 +12,7 @@ use crate::helpers::{assert_error, DEADLINE};
 
 /// A world with ada and bob in one channel: (world, channel, ada's
 /// participant, bob's user id).
-async fn room(chat: &ChatApp) -> (World, String, String, String) {
+pub(super) async fn room(chat: &ChatApp) -> (World, String, String, String) {
     let world = chat.world().await;
     let ada = chat.user(&world.token, "ada").await;
     let bob = chat.user(&world.token, "bob").await;
@@ -153,7 +153,7 @@ chat_test! {
 }
 
 /// The next text frame of a WebSocket, as JSON.
-async fn next_text<S>(socket: &mut S) -> Value
+pub(super) async fn next_text<S>(socket: &mut S) -> Value
 where
     S: futures_util::Stream<Item = Result<Frame, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
