@@ -6,6 +6,7 @@ mod chat;
 mod commands;
 mod encrypted;
 mod events;
+mod hardening;
 mod health;
 mod helpers;
 mod limits;

@@ -5,8 +5,9 @@
 //! values win over query values (docs/api.md). The merged values are then
 //! deserialized into the route's struct (`routes.rs`) with the lenient field
 //! rules of [`fields`] (a number or boolean is accepted where text is
-//! expected, an empty value is "absent", booleans are `true/1/yes/on` and
-//! `false/0/no/off`).
+//! expected, an empty value is "absent", booleans are exactly Go's
+//! `strconv.ParseBool` spellings `1 t T TRUE true True` and
+//! `0 f F FALSE false False`, anything else refused).
 //!
 //! Errors keep the documented shape: `400 invalid_stream_name` for a bad
 //! `stream`, else `400 invalid_parameter` with a sentence naming the field

@@ -1,0 +1,107 @@
+//! Issue 15, "Hardening": hostile or odd input is answered exactly as
+//! documented, and a refused operation changes nothing.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use malten_tests::llm_stub::LlmStub;
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with_llm};
+
+/// Go's `strconv.ParseBool` spellings, the only ones accepted.
+const TRUE_SPELLINGS: [&str; 6] = ["1", "t", "T", "TRUE", "true", "True"];
+const FALSE_SPELLINGS: [&str; 6] = ["0", "f", "F", "FALSE", "false", "False"];
+/// Near misses that must be refused, never guessed.
+const NOT_BOOLEANS: [&str; 12] = [
+    "yes", "no", "on", "off", "Off", "tRUE", "fALSE", " true", "true ", "2", "-1", "maybe",
+];
+
+#[tokio::test]
+async fn a_stream_is_listed_only_on_an_explicit_false_spelling_of_private() {
+    let app = spawn_app().await;
+    for (i, spelling) in FALSE_SPELLINGS.iter().enumerate() {
+        let name = format!("listed-{i}");
+        let response = app
+            .create_stream(&[("stream", &name), ("private", spelling)])
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "private={spelling}");
+    }
+    for (i, spelling) in TRUE_SPELLINGS.iter().enumerate() {
+        let name = format!("unlisted-{i}");
+        let response = app
+            .create_stream(&[("stream", &name), ("private", spelling)])
+            .await;
+        assert_eq!(response.status(), StatusCode::CREATED, "private={spelling}");
+    }
+    app.create_stream(&[("stream", "absent")]).await;
+    app.create_stream(&[("stream", "empty"), ("private", "")])
+        .await;
+    let (_, listed) = app.get_json("/streams").await;
+    let mut names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|info| info["stream"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    let expected: Vec<String> = (0..FALSE_SPELLINGS.len())
+        .map(|i| format!("listed-{i}"))
+        .collect();
+    assert_eq!(names, expected);
+}
+
+#[tokio::test]
+async fn every_boolean_parameter_refuses_anything_but_the_documented_spellings() {
+    // `plaintext` is read only once the LLM is known to be enabled.
+    let stub = LlmStub::replying(&["never asked"]).await;
+    let app = spawn_app_with_llm(&stub, |_| {}).await;
+    for (i, bad) in NOT_BOOLEANS.iter().enumerate() {
+        let name = format!("never-{i}");
+        for field in ["private", "encrypted"] {
+            let response = app.create_stream(&[("stream", &name), (field, bad)]).await;
+            let body = assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+            assert!(
+                body["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("`{field}`")),
+                "{field}={bad:?}: {body}"
+            );
+        }
+        let response = app
+            .post_command(&[("stream", &name), ("prompt", "hi"), ("plaintext", bad)])
+            .await;
+        let body = assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+        assert!(
+            body["error"].as_str().unwrap().contains("`plaintext`"),
+            "plaintext={bad:?}: {body}"
+        );
+        let (status, _) = app.get_json(&format!("/streams/{name}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "a refusal created {name}");
+    }
+    // A JSON body's booleans and 0/1 numbers read as their text.
+    for (i, value) in [Value::Bool(false), Value::from(0)].into_iter().enumerate() {
+        let name = format!("json-{i}");
+        let response = app
+            .client
+            .post(app.url("/streams"))
+            .json(&serde_json::json!({"stream": name, "private": value, "encrypted": value}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let info: Value = response.json().await.unwrap();
+        assert_eq!(info["private"], false, "{name}");
+        assert_eq!(info["encrypted"], false, "{name}");
+    }
+    for spelling in FALSE_SPELLINGS {
+        let response = app
+            .create_stream(&[("private", "true"), ("encrypted", spelling)])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "encrypted={spelling}"
+        );
+    }
+}
