@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use malten_tests::llm_stub::LlmStub;
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with_llm};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, spawn_app_with_llm};
 
 /// Go's `strconv.ParseBool` spellings, the only ones accepted.
 const TRUE_SPELLINGS: [&str; 6] = ["1", "t", "T", "TRUE", "true", "True"];
@@ -104,4 +104,37 @@ async fn every_boolean_parameter_refuses_anything_but_the_documented_spellings()
             "encrypted={spelling}"
         );
     }
+}
+
+/// A gauge or counter of `/metrics` (the first sample whose line starts
+/// with `name`), 0 when absent.
+async fn metric(app: &crate::helpers::TestApp, name: &str) -> f64 {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_refused_post_creates_no_stream() {
+    // Too small for any message: every post to a new name is refused.
+    let app = spawn_app_with(|config| config.max_memory_bytes = 64).await;
+    app.create_stream(&[("stream", "existing")]).await;
+    let before = metric(&app, "malten_streams").await;
+    assert_eq!(before, 1.0);
+    for i in 0..1000 {
+        let response = app.post_message(&format!("refused-{i}"), "hello").await;
+        assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "memory_full").await;
+    }
+    let too_long = "x".repeat(1025);
+    let response = app.post_message("too-long", &too_long).await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "message_too_long").await;
+    let response = app.post_message("blank", "  ").await;
+    assert_error(response, StatusCode::BAD_REQUEST, "empty_message").await;
+    assert_eq!(metric(&app, "malten_streams").await, before);
+    for name in ["refused-0", "refused-999", "too-long", "blank"] {
+        let (status, _) = app.get_json(&format!("/streams/{name}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{name} was created");
+    }
+    assert_eq!(metric(&app, "malten_message_bytes").await, 0.0);
 }
