@@ -42,7 +42,7 @@ use tokio::time::Instant;
 
 use crate::metrics::{Metrics, Snapshot};
 
-pub use budget::Gauges;
+pub use budget::{Gauges, STREAM_OVERHEAD_BYTES};
 pub use error::StoreError;
 pub use ids::{random_id, random_stream_name};
 pub use ring::{After, Positioned, Ring};
@@ -137,6 +137,7 @@ impl Store {
             return Err(StoreError::StreamExists(name));
         }
         self.check_stream_capacity(&map)?;
+        self.reserve_stream()?;
         let stream = Arc::new(Stream::new(name.clone(), private, ttl, encryption));
         map.insert(name, Arc::clone(&stream));
         drop(map);
@@ -147,8 +148,9 @@ impl Store {
         self.read_map().get(name).cloned()
     }
 
-    /// The stream, created unlisted with the default TTL if it does not exist:
-    /// the first post or subscription creates a stream implicitly.
+    /// The stream, created unlisted with the default TTL if it does not exist
+    /// (a subscription to a new name creates it, counted in `--max-streams`
+    /// and the memory budget like any other stream).
     pub(super) fn get_or_create(&self, name: &StreamName) -> Result<Arc<Stream>, StoreError> {
         if let Some(stream) = self.get(name) {
             return Ok(stream);
@@ -158,6 +160,7 @@ impl Store {
             return Ok(Arc::clone(stream));
         }
         self.check_stream_capacity(&map)?;
+        self.reserve_stream()?;
         let stream = Arc::new(Stream::new(
             name.clone(),
             true,
@@ -225,11 +228,13 @@ impl Store {
             None,
         ));
         let body = stream.admit(raw)?;
+        self.reserve_stream()?;
         // Map, then stream: the opposite of the sweeper's order, which is
         // safe only because no one else can reach this stream yet.
         let mut state = stream.lock();
-        let message = self.append(&stream, &mut state, body, kind)?;
+        let appended = self.append(&stream, &mut state, body, kind);
         drop(state);
+        let message = appended.inspect_err(|_| self.release_stream())?;
         map.insert(name.clone(), stream);
         Ok(Ok(message))
     }

@@ -178,7 +178,7 @@ async fn a_subscriber_that_falls_behind_the_ring_gets_a_gap_then_the_rest_in_ord
 async fn a_refused_post_leaves_the_cursor_clock_untouched() {
     let store = Arc::new(Store::new(
         StoreLimits {
-            max_memory_bytes: 400,
+            max_memory_bytes: STREAM_OVERHEAD_BYTES + 400,
             ..store().limits().clone()
         },
         Arc::new(Metrics::new()),

@@ -117,8 +117,9 @@ async fn metric(app: &crate::helpers::TestApp, name: &str) -> f64 {
 
 #[tokio::test]
 async fn a_refused_post_creates_no_stream() {
-    // Too small for any message: every post to a new name is refused.
-    let app = spawn_app_with(|config| config.max_memory_bytes = 64).await;
+    // Room for one empty stream: every post to a new name is refused.
+    let budget = malten_server::store::STREAM_OVERHEAD_BYTES + 64;
+    let app = spawn_app_with(|config| config.max_memory_bytes = budget).await;
     app.create_stream(&[("stream", "existing")]).await;
     let before = metric(&app, "malten_streams").await;
     assert_eq!(before, 1.0);
@@ -136,5 +137,43 @@ async fn a_refused_post_creates_no_stream() {
         let (status, _) = app.get_json(&format!("/streams/{name}")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{name} was created");
     }
-    assert_eq!(metric(&app, "malten_message_bytes").await, 0.0);
+    assert_eq!(
+        metric(&app, "malten_message_bytes").await,
+        malten_server::store::STREAM_OVERHEAD_BYTES as f64,
+        "only the existing stream is charged"
+    );
+}
+
+#[tokio::test]
+async fn subscriptions_to_new_names_count_in_the_stream_cap() {
+    let app = spawn_app_with(|config| config.max_streams = 5).await;
+    let mut open = Vec::new();
+    for i in 0..5 {
+        open.push(app.sse(&format!("stream=watched-{i}"), None).await);
+    }
+    assert_eq!(metric(&app, "malten_streams").await, 5.0);
+    let refused = app.get("/events?stream=watched-5").await;
+    assert_error(refused, StatusCode::SERVICE_UNAVAILABLE, "too_many_streams").await;
+    let refused = app.post_message("posted-5", "hello").await;
+    assert_error(refused, StatusCode::SERVICE_UNAVAILABLE, "too_many_streams").await;
+    assert_eq!(metric(&app, "malten_streams").await, 5.0);
+}
+
+#[tokio::test]
+async fn subscriptions_to_new_names_are_charged_to_the_memory_budget() {
+    let stream_cost = malten_server::store::STREAM_OVERHEAD_BYTES;
+    let app = spawn_app_with(|config| config.max_memory_bytes = 3 * stream_cost).await;
+    let mut open = Vec::new();
+    for i in 0..3 {
+        open.push(app.sse(&format!("stream=watched-{i}"), None).await);
+    }
+    assert_eq!(
+        metric(&app, "malten_message_bytes").await,
+        (3 * stream_cost) as f64
+    );
+    let refused = app.get("/events?stream=watched-3").await;
+    assert_error(refused, StatusCode::SERVICE_UNAVAILABLE, "memory_full").await;
+    assert_eq!(metric(&app, "malten_streams").await, 3.0);
+    let (status, _) = app.get_json("/streams/watched-3").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
