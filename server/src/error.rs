@@ -126,7 +126,8 @@ fn store_status(err: &StoreError) -> StatusCode {
         StoreError::TtlOutOfRange { .. }
         | StoreError::InvalidText(MessageTextError::Blank)
         | StoreError::NotAnEnvelope(_)
-        | StoreError::InvalidEncryption(_) => StatusCode::BAD_REQUEST,
+        | StoreError::InvalidEncryption(_)
+        | StoreError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
         StoreError::InvalidText(_) => StatusCode::PAYLOAD_TOO_LARGE,
         StoreError::TooManyStreams(_) | StoreError::MemoryFull => StatusCode::SERVICE_UNAVAILABLE,
         StoreError::MessageNotFound => StatusCode::NOT_FOUND,

@@ -177,3 +177,60 @@ async fn subscriptions_to_new_names_are_charged_to_the_memory_budget() {
     let (status, _) = app.get_json("/streams/watched-3").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Cursors no stream can have issued: the largest, and one an hour ahead.
+fn future_cursors() -> [String; 2] {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let hour = 3_600 * 1_000_000_000;
+    [u64::MAX.to_string(), (now + hour).to_string()]
+}
+
+#[tokio::test]
+async fn a_cursor_from_the_future_is_refused_never_silently_followed() {
+    let app = spawn_app().await;
+    app.post_ok("lobby", "before").await;
+    for cursor in future_cursors() {
+        for stream in ["lobby", "unknown"] {
+            let with_header = app
+                .client
+                .get(app.url(&format!("/events?stream={stream}")))
+                .header("Last-Event-ID", &cursor)
+                .send()
+                .await
+                .unwrap();
+            assert_error(with_header, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+            let with_param = app
+                .get(&format!("/events?stream={stream}&last={cursor}"))
+                .await;
+            assert_error(with_param, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+            for direction in ["1", "-1"] {
+                let page = app
+                    .get(&format!(
+                        "/messages?stream={stream}&last={cursor}&direction={direction}"
+                    ))
+                    .await;
+                assert_error(page, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+            }
+        }
+    }
+    let (status, _) = app.get_json("/streams/unknown").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a refused subscription created it"
+    );
+    // The newest cursor issued is still a good one: later posts arrive.
+    let newest = app.post_ok("lobby", "newest").await;
+    let created = newest["created"].as_str().unwrap();
+    let mut events = app.sse("stream=lobby", Some(created)).await;
+    app.post_ok("lobby", "after").await;
+    assert_eq!(events.texts(1).await, ["after"]);
+    let page = app
+        .messages(&format!("stream=lobby&last={created}&direction=1"))
+        .await;
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0]["text"], "after");
+}
