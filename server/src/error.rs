@@ -8,8 +8,10 @@
 //! (a failed reply's final `partial` event, `/ws` frames). Here each is
 //! given its status once, and every failure becomes
 //! `{"error": "<sentence>", "code": "<snake_case>"}` with `Retry-After` when
-//! the client should wait. Internal errors are logged with their cause and
-//! shown to the client only as a generic sentence. No variant carries message
+//! the client should wait. Internal errors (and an unreachable backend) are
+//! logged at ERROR with their cause and shown to the client only as a
+//! generic sentence; every other refusal is expected and logs at INFO (4xx)
+//! or WARN (5xx: a limit reached, the model failing) with its code only. No variant carries message
 //! text, so error bodies and logs never echo what someone wrote.
 //!
 //! Dependencies point inwards only: this module imports the domain errors
@@ -157,7 +159,13 @@ impl IntoResponse for ApiError {
             Self::Engine(EngineError::Unavailable(cause)) => {
                 tracing::error!(error = %cause, "message backend unavailable");
             }
-            _ => tracing::debug!(status = status.as_u16(), code, "request rejected"),
+            // Expected refusals: the client's mistake or the server at a
+            // documented limit. Counted per code in `/metrics` (by
+            // `metrics::count_rejections`), and never with what was sent.
+            _ if status.is_server_error() => {
+                tracing::warn!(status = status.as_u16(), code, "request refused");
+            }
+            _ => tracing::info!(status = status.as_u16(), code, "request refused"),
         }
         let retry_after = self.retry_after_secs();
         let body = ErrorBody {

@@ -175,7 +175,12 @@ impl IntoResponse for ChatError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error = %cause, "chat: internal error");
         } else {
-            tracing::debug!(status = status.as_u16(), code, "chat: request rejected");
+            // Expected: INFO for the client's mistakes, WARN for limits.
+            if status.is_server_error() {
+                tracing::warn!(status = status.as_u16(), code, "chat: request refused");
+            } else {
+                tracing::info!(status = status.as_u16(), code, "chat: request refused");
+            }
         }
         let body = ErrorBody {
             error: self.to_string(),

@@ -234,3 +234,117 @@ async fn a_cursor_from_the_future_is_refused_never_silently_followed() {
     assert_eq!(page.len(), 1);
     assert_eq!(page[0]["text"], "after");
 }
+
+/// Log lines written while the guard lives (this thread only).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// On a current-thread runtime every server task runs on this thread, so
+/// the thread-local subscriber sees every log line.
+#[tokio::test(flavor = "current_thread")]
+async fn expected_refusals_log_below_error_and_are_counted_by_code() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let secret = "refused-secret-walrus";
+    let budget = malten_server::store::STREAM_OVERHEAD_BYTES + 64;
+    let app = spawn_app_with(|config| {
+        config.max_memory_bytes = budget;
+        config.max_streams = 1;
+    })
+    .await;
+    app.create_stream(&[("stream", "full")]).await;
+    let cases: Vec<(reqwest::Response, StatusCode, &str)> = vec![
+        (
+            app.post_message("full", secret).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "memory_full",
+        ),
+        (
+            app.post_message("other", secret).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+        ),
+        (
+            app.post_message("full", &format!("{secret}{}", "!".repeat(1024)))
+                .await,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "message_too_long",
+        ),
+        (
+            app.post_message("bad name", secret).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_stream_name",
+        ),
+        (
+            app.create_stream(&[("stream", "full")]).await,
+            StatusCode::CONFLICT,
+            "stream_exists",
+        ),
+        (
+            app.get("/streams/nothing").await,
+            StatusCode::NOT_FOUND,
+            "stream_not_found",
+        ),
+        (
+            app.post_command(&[("prompt", secret)]).await,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "llm_disabled",
+        ),
+    ];
+    for (response, status, code) in cases {
+        assert_error(response, status, code).await;
+    }
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for code in [
+        "memory_full",
+        "too_many_streams",
+        "message_too_long",
+        "invalid_stream_name",
+        "stream_exists",
+        "stream_not_found",
+        "llm_disabled",
+    ] {
+        let line = format!("malten_rejections_total{{code=\"{code}\"}} 1");
+        assert!(metrics.contains(&line), "{line} missing:\n{metrics}");
+    }
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let errors: Vec<&str> = logs.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert!(errors.is_empty(), "refusals logged as errors:\n{errors:#?}");
+    for (level, code) in [
+        ("WARN", "memory_full"),
+        ("WARN", "too_many_streams"),
+        ("INFO", "message_too_long"),
+        ("INFO", "stream_exists"),
+    ] {
+        assert!(
+            logs.lines()
+                .any(|l| l.contains(level) && l.contains(&format!("code=\"{code}\""))),
+            "no {level} line for {code}:\n{logs}"
+        );
+    }
+    assert!(!logs.contains(secret), "message text in the logs:\n{logs}");
+}
