@@ -105,6 +105,17 @@ impl ApiError {
         }
     }
 
+    /// How loudly this is logged: ERROR only for the server's own faults,
+    /// WARN for the 5xx of a limit reached or the model failing, INFO for
+    /// the client's mistakes.
+    pub fn log_level(&self) -> tracing::Level {
+        match self {
+            Self::Internal(_) | Self::Engine(EngineError::Unavailable(_)) => tracing::Level::ERROR,
+            _ if self.status().is_server_error() => tracing::Level::WARN,
+            _ => tracing::Level::INFO,
+        }
+    }
+
     /// Seconds to put in `Retry-After`, for refusals that pass with time.
     fn retry_after_secs(&self) -> Option<u64> {
         match self {
@@ -154,15 +165,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
-        match &self {
-            Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
-            Self::Engine(EngineError::Unavailable(cause)) => {
+        match (&self, self.log_level()) {
+            (Self::Internal(cause), _) => tracing::error!(error = %cause, "internal error"),
+            (Self::Engine(EngineError::Unavailable(cause)), _) => {
                 tracing::error!(error = %cause, "message backend unavailable");
             }
             // Expected refusals: the client's mistake or the server at a
             // documented limit. Counted per code in `/metrics` (by
             // `metrics::count_rejections`), and never with what was sent.
-            _ if status.is_server_error() => {
+            (_, tracing::Level::WARN) => {
                 tracing::warn!(status = status.as_u16(), code, "request refused");
             }
             _ => tracing::info!(status = status.as_u16(), code, "request refused"),
@@ -219,6 +230,30 @@ mod tests {
             let api = ApiError::from(err);
             assert_eq!(api.status().as_u16(), status, "{api:?}");
             assert_eq!(api.code(), code, "{api:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_servers_own_faults_log_at_error() {
+        use tracing::Level;
+        let cases = [
+            (ApiError::from(StoreError::MemoryFull), Level::WARN),
+            (ApiError::from(StoreError::TooManyStreams(1)), Level::WARN),
+            (ApiError::from(LlmError::Disabled), Level::WARN),
+            (ApiError::invalid("`x` is required"), Level::INFO),
+            (ApiError::RouteNotFound, Level::INFO),
+            (
+                ApiError::from(StoreError::InvalidText(MessageTextError::Blank)),
+                Level::INFO,
+            ),
+            (ApiError::Internal(anyhow::anyhow!("bug")), Level::ERROR),
+            (
+                ApiError::from(EngineError::Unavailable("down".into())),
+                Level::ERROR,
+            ),
+        ];
+        for (err, level) in cases {
+            assert_eq!(err.log_level(), level, "{err:?}");
         }
     }
 
