@@ -20,6 +20,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use malten_shared::crypto::EnvelopeError;
 use malten_shared::wire::ErrorBody;
 use malten_shared::{MessageTextError, StreamNameError};
 
@@ -37,6 +38,10 @@ pub enum ApiError {
     /// A query, form or JSON field is missing or malformed; the text names it.
     #[error("{0}")]
     InvalidParameter(String),
+    /// `encrypted=true` with a key-derivation parameter missing or not a
+    /// number (malformed values are the store's `invalid_encryption`).
+    #[error("invalid encryption parameters: {0}")]
+    InvalidEncryption(String),
     #[error("{0}")]
     Engine(#[from] EngineError),
     #[error("{0}")]
@@ -78,7 +83,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidStreamName(_) | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidStreamName(_) | Self::InvalidParameter(_) | Self::InvalidEncryption(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Engine(err) => engine_status(err),
             Self::Llm(err) => llm_status(err),
             Self::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -94,6 +101,7 @@ impl ApiError {
         match self {
             Self::InvalidStreamName(_) => "invalid_stream_name",
             Self::InvalidParameter(_) => "invalid_parameter",
+            Self::InvalidEncryption(_) => "invalid_encryption",
             Self::Engine(err) => err.code(),
             Self::Llm(err) => err.code(),
             Self::Limit(err) => err.code(),
@@ -138,9 +146,11 @@ fn store_status(err: &StoreError) -> StatusCode {
         StoreError::StreamExists(_) => StatusCode::CONFLICT,
         StoreError::TtlOutOfRange { .. }
         | StoreError::InvalidText(MessageTextError::Blank)
-        | StoreError::NotAnEnvelope(_)
         | StoreError::InvalidEncryption(_)
         | StoreError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
+        // The one envelope refusal that is about size, as for plain text.
+        StoreError::NotAnEnvelope(EnvelopeError::TooLong) => StatusCode::PAYLOAD_TOO_LARGE,
+        StoreError::NotAnEnvelope(_) => StatusCode::BAD_REQUEST,
         StoreError::InvalidText(_) => StatusCode::PAYLOAD_TOO_LARGE,
         StoreError::TooManyStreams(_) | StoreError::MemoryFull => StatusCode::SERVICE_UNAVAILABLE,
         StoreError::MessageNotFound => StatusCode::NOT_FOUND,

@@ -49,6 +49,7 @@ impl StoreError {
             Self::InvalidText(MessageTextError::Blank) => "empty_message",
             Self::InvalidText(_) => "message_too_long",
             Self::MessageNotFound => "message_not_found",
+            Self::NotAnEnvelope(EnvelopeError::TooLong) => "message_too_long",
             Self::NotAnEnvelope(_) => "not_an_envelope",
             Self::InvalidEncryption(_) => "invalid_encryption",
             Self::InvalidCursor(_) => "invalid_cursor",

@@ -343,3 +343,60 @@ async fn expected_refusals_log_below_error_and_are_counted_by_code() {
     assert!(!logs.contains(secret), "message text in the logs:\n{logs}");
 }
 
+/// A structurally valid v1 envelope of `bytes` decoded bytes (the server
+/// checks only the structure; it never has a key).
+fn structural_envelope(bytes: usize) -> String {
+    use base64::Engine;
+    let mut framed = vec![0u8; bytes];
+    framed[0] = malten_shared::crypto::FORMAT_VERSION;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(framed)
+}
+
+#[tokio::test]
+async fn encrypted_streams_take_envelopes_up_to_their_maximum_and_413_beyond() {
+    use malten_shared::crypto::MAX_ENVELOPE_LEN;
+    let app = spawn_app().await;
+    let params = crate::encrypted::secret("long").params;
+    crate::encrypted::create_encrypted(&app, "vault", &params, true).await;
+    // 1 version byte + 12 nonce + 8192 padded plaintext + 16 tag.
+    let largest = structural_envelope(1 + 12 + 8192 + 16);
+    assert_eq!(largest.chars().count(), MAX_ENVELOPE_LEN);
+    assert_eq!(MAX_ENVELOPE_LEN, 10_962);
+    let stored = app.post_ok("vault", &largest).await;
+    assert_eq!(stored["envelope"], largest.as_str());
+    let over = format!("{largest}A");
+    let response = app.post_message("vault", &over).await;
+    assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "message_too_long").await;
+    let response = app.post_message("vault", "hello").await;
+    assert_error(response, StatusCode::BAD_REQUEST, "not_an_envelope").await;
+    assert_eq!(app.messages("stream=vault").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_encrypted_create_missing_a_parameter_is_invalid_encryption() {
+    let app = spawn_app().await;
+    let good = crate::encrypted::secret("missing").params;
+    let iterations = good.iterations.to_string();
+    let all = [
+        ("salt", good.salt.as_str()),
+        ("iterations", iterations.as_str()),
+        ("check", good.check.as_str()),
+    ];
+    for left_out in 0..all.len() {
+        let mut form = vec![("stream", "never"), ("encrypted", "true")];
+        form.extend(
+            all.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != left_out)
+                .map(|(_, pair)| *pair),
+        );
+        let response = app.create_stream(&form).await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_encryption").await;
+    }
+    let response = app
+        .create_stream(&[("stream", "never"), ("encrypted", "true")])
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_encryption").await;
+    let (status, _) = app.get_json("/streams/never").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

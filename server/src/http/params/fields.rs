@@ -134,6 +134,10 @@ pub fn deferred_signed<'de, D: Deserializer<'de>>(value: D) -> Result<Deferred<i
     Ok(deferred(Value::deserialize(value)?, signed))
 }
 
+pub fn deferred_unsigned<'de, D: Deserializer<'de>>(value: D) -> Result<Deferred<u64>, D::Error> {
+    Ok(deferred(Value::deserialize(value)?, unsigned))
+}
+
 pub fn deferred_cursor<'de, D: Deserializer<'de>>(value: D) -> Result<Deferred<Cursor>, D::Error> {
     Ok(deferred(Value::deserialize(value)?, cursor))
 }
