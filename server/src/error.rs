@@ -50,6 +50,16 @@ pub enum ApiError {
     Limit(#[from] LimitError),
     #[error("request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// The body could not be read as HTTP framed it: malformed chunked
+    /// encoding, or fewer bytes than `Content-Length` announced.
+    #[error("the request body is malformed or shorter than its Content-Length")]
+    InvalidBody,
+    #[error("this route does not answer that method; see the Allow header")]
+    MethodNotAllowed,
+    #[error("the request URI is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("the request headers are larger than {bytes} bytes or more than {count} headers")]
+    HeadersTooLarge { bytes: usize, count: usize },
     #[error("no such route; see the API reference in the README")]
     RouteNotFound,
     #[error("no such stream")]
@@ -90,6 +100,10 @@ impl ApiError {
             Self::Llm(err) => llm_status(err),
             Self::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidBody => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::RouteNotFound | Self::StreamNotFound => StatusCode::NOT_FOUND,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -106,6 +120,10 @@ impl ApiError {
             Self::Llm(err) => err.code(),
             Self::Limit(err) => err.code(),
             Self::BodyTooLarge { .. } => "body_too_large",
+            Self::InvalidBody => "invalid_body",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UriTooLong { .. } => "uri_too_long",
+            Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::RouteNotFound => "not_found",
             Self::StreamNotFound => "stream_not_found",
             Self::ShuttingDown => "shutting_down",

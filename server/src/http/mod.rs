@@ -3,6 +3,7 @@
 //! backends; no handler names a backend.
 
 mod commands;
+pub mod contract;
 mod events;
 mod messages;
 mod params;
@@ -47,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::llm::socket::upgrade))
         .route("/", get(assets::serve))
         .fallback(fallback)
+        .layer(middleware::from_fn(contract::method_not_allowed))
+        .layer(middleware::from_fn(contract::request_head))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::count_rejections,

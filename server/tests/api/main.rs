@@ -4,6 +4,7 @@
 mod assets;
 mod chat;
 mod commands;
+mod contract;
 mod encrypted;
 mod events;
 mod hardening;

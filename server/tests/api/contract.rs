@@ -1,0 +1,212 @@
+//! The JSON error contract before handlers run, tested with raw bytes over
+//! TCP (reqwest would normalise what is under test here).
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{spawn_app, TestApp, DEADLINE};
+
+/// What came back: status, `Content-Type`, the `Allow` header, the body.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    content_type: String,
+    allow: Option<String>,
+    body: String,
+}
+
+/// Sends `request` as it is, then closes the writing half (so a body
+/// shorter than its `Content-Length` ends), and reads the answer.
+async fn raw(app: &TestApp, request: &[u8]) -> Raw {
+    tokio::time::timeout(DEADLINE, async {
+        let mut socket = TcpStream::connect(app.addr).await.unwrap();
+        socket.write_all(request).await.unwrap();
+        socket.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        let _ = socket.read_to_end(&mut answer).await;
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+        let header = |name: &str| {
+            head.lines().skip(1).find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        Raw {
+            status,
+            content_type: header("content-type").unwrap_or_default(),
+            allow: header("allow"),
+            body: body.to_owned(),
+        }
+    })
+    .await
+    .expect("no answer within the deadline")
+}
+
+fn request(method: &str, target: &str, headers: &[String], body: &str) -> Vec<u8> {
+    let mut out = format!("{method} {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n");
+    for header in headers {
+        out.push_str(header);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out.into_bytes()
+}
+
+fn form(target: &str, body: &str) -> Vec<u8> {
+    request(
+        "POST",
+        target,
+        &[
+            "Content-Type: application/x-www-form-urlencoded".into(),
+            format!("Content-Length: {}", body.len()),
+        ],
+        body,
+    )
+}
+
+#[tokio::test]
+async fn refusals_before_any_handler_are_json_with_the_documented_status_and_code() {
+    let app = spawn_app().await;
+    let many_headers: Vec<String> = (0..101).map(|i| format!("X-Filler-{i}: x")).collect();
+    let big_headers: Vec<String> = (0..20)
+        .map(|i| format!("X-Big-{i}: {}", "y".repeat(1000)))
+        .collect();
+    let long_uri = format!("/messages?stream=a&pad={}", "z".repeat(8 * 1024));
+    let rows: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "unknown route",
+            request("POST", "/nowhere", &[], ""),
+            404,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            request("DELETE", "/messages", &[], ""),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "path not UTF-8",
+            request("GET", "/streams/%FF%FE", &[], ""),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "query not UTF-8",
+            request("GET", "/messages?stream=a&limit=%FF", &[], ""),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "form not UTF-8",
+            form("/messages", "stream=a&message=%C3%28"),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "malformed chunked body",
+            request(
+                "POST",
+                "/messages",
+                &[
+                    "Content-Type: application/x-www-form-urlencoded".into(),
+                    "Transfer-Encoding: chunked".into(),
+                ],
+                "ZZ\r\nstream=a\r\n0\r\n\r\n",
+            ),
+            400,
+            "invalid_body",
+        ),
+        (
+            "body shorter than Content-Length",
+            request(
+                "POST",
+                "/messages",
+                &[
+                    "Content-Type: application/x-www-form-urlencoded".into(),
+                    "Content-Length: 100".into(),
+                ],
+                "stream=a&message=hi",
+            ),
+            400,
+            "invalid_body",
+        ),
+        (
+            "body over the limit",
+            form(
+                "/messages",
+                &format!("stream=a&message={}", "x".repeat(17 * 1024)),
+            ),
+            413,
+            "body_too_large",
+        ),
+        (
+            "WebSocket key not 16 bytes",
+            request(
+                "GET",
+                "/events?stream=a",
+                &[
+                    "Upgrade: websocket".into(),
+                    "Connection: Upgrade".into(),
+                    "Sec-WebSocket-Version: 13".into(),
+                    "Sec-WebSocket-Key: not-a-key".into(),
+                ],
+                "",
+            ),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "URI over 8 KiB",
+            request("GET", &long_uri, &[], ""),
+            414,
+            "uri_too_long",
+        ),
+        (
+            "more than 100 headers",
+            request("GET", "/healthz", &many_headers, ""),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "headers over 16 KiB",
+            request("GET", "/healthz", &big_headers, ""),
+            431,
+            "headers_too_large",
+        ),
+    ];
+    for (what, bytes, status, code) in rows {
+        let answer = raw(&app, &bytes).await;
+        assert_eq!(answer.status, status, "{what}: {answer:?}");
+        assert_eq!(
+            answer.content_type, "application/json",
+            "{what}: {answer:?}"
+        );
+        let body: Value = serde_json::from_str(&answer.body)
+            .unwrap_or_else(|_| panic!("{what}: body is not JSON: {answer:?}"));
+        assert_eq!(body["code"], code, "{what}: {answer:?}");
+        assert!(
+            body["error"].as_str().is_some_and(|s| s.len() > 10),
+            "{what}"
+        );
+        if status == 405 {
+            assert_eq!(answer.allow.as_deref(), Some("GET,HEAD,POST"), "{what}");
+        }
+    }
+    let (status, _) = app.get_json("/streams/a").await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::NOT_FOUND,
+        "nothing was created"
+    );
+}
