@@ -210,3 +210,166 @@ async fn refusals_before_any_handler_are_json_with_the_documented_status_and_cod
         "nothing was created"
     );
 }
+
+/// The rows of docs/api.md's table that handlers answer, one request each,
+/// on a server with small limits so the capacity rows can be reached.
+#[tokio::test]
+async fn each_handler_row_of_the_error_table_is_answered_as_documented() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.max_streams = 3;
+        config.max_memory_bytes = 2 * malten_server::store::STREAM_OVERHEAD_BYTES + 600;
+        config.max_connections_per_ip = 1;
+    })
+    .await;
+    let vault = crate::encrypted::secret("table").params;
+    crate::encrypted::create_encrypted(&app, "vault", &vault, true).await;
+    app.post_ok("plain", "first").await;
+    let _open = app.sse("stream=plain", None).await;
+    let future = u64::MAX.to_string();
+    let rows: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "bad name",
+            form("/messages", "stream=a%20b&message=x"),
+            400,
+            "invalid_stream_name",
+        ),
+        (
+            "missing message",
+            form("/messages", "stream=plain"),
+            400,
+            "invalid_parameter",
+        ),
+        (
+            "ttl out of range",
+            form("/streams", "stream=t&ttl=1"),
+            400,
+            "invalid_ttl",
+        ),
+        (
+            "blank",
+            form("/messages", "stream=plain&message=%20"),
+            400,
+            "empty_message",
+        ),
+        (
+            "plaintext in a vault",
+            form("/messages", "stream=vault&message=hi"),
+            400,
+            "not_an_envelope",
+        ),
+        (
+            "future cursor",
+            request(
+                "GET",
+                &format!("/messages?stream=plain&last={future}"),
+                &[],
+                "",
+            ),
+            400,
+            "invalid_cursor",
+        ),
+        (
+            "encrypted without salt",
+            form("/streams", "stream=e&encrypted=true"),
+            400,
+            "invalid_encryption",
+        ),
+        (
+            "no such stream",
+            request("GET", "/streams/none", &[], ""),
+            404,
+            "stream_not_found",
+        ),
+        (
+            "no such message",
+            request("GET", "/messages?stream=plain&id=nope", &[], ""),
+            404,
+            "message_not_found",
+        ),
+        (
+            "taken",
+            form("/streams", "stream=plain"),
+            409,
+            "stream_exists",
+        ),
+        (
+            "too long",
+            form(
+                "/messages",
+                &format!("stream=plain&message={}", "x".repeat(1025)),
+            ),
+            413,
+            "message_too_long",
+        ),
+        (
+            "second subscription",
+            request("GET", "/events?stream=plain", &[], ""),
+            429,
+            "too_many_connections",
+        ),
+        (
+            "memory full",
+            form(
+                "/messages",
+                &format!("stream=plain&message={}", "m".repeat(600)),
+            ),
+            503,
+            "memory_full",
+        ),
+        (
+            "llm off",
+            form("/commands", "stream=plain&prompt=hi"),
+            503,
+            "llm_disabled",
+        ),
+    ];
+    for (what, bytes, status, code) in rows {
+        let answer = raw(&app, &bytes).await;
+        assert_eq!(answer.status, status, "{what}: {answer:?}");
+        assert_eq!(answer.content_type, "application/json", "{what}");
+        let body: Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(body["code"], code, "{what}: {answer:?}");
+    }
+    // Both streams exist and the budget holds exactly two: a third is refused.
+    let answer = raw(&app, &form("/messages", "stream=third&message=x")).await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(answer.body.contains("memory_full") || answer.body.contains("too_many_streams"));
+}
+
+#[tokio::test]
+async fn the_stream_cap_and_the_rate_limit_rows() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.max_streams = 1;
+        config.rate_per_second = 1;
+        config.rate_burst = 2;
+    })
+    .await;
+    let rows: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "first stream",
+            form("/messages", "stream=one&message=x"),
+            201,
+            "",
+        ),
+        (
+            "over the cap",
+            form("/messages", "stream=two&message=x"),
+            503,
+            "too_many_streams",
+        ),
+        (
+            "over the rate",
+            form("/messages", "stream=one&message=y"),
+            429,
+            "rate_limited",
+        ),
+    ];
+    for (what, bytes, status, code) in rows {
+        let answer = raw(&app, &bytes).await;
+        assert_eq!(answer.status, status, "{what}: {answer:?}");
+        if !code.is_empty() {
+            let body: Value = serde_json::from_str(&answer.body).unwrap();
+            assert_eq!(body["code"], code, "{what}: {answer:?}");
+        }
+    }
+}
