@@ -44,8 +44,9 @@ pub struct Config {
     #[arg(long, env = "MALTEN_MAX_STREAMS", default_value_t = 10_000)]
     pub max_streams: usize,
 
-    /// Budget for message bytes held in memory across all streams; a post
-    /// that would exceed it answers 503.
+    /// Budget for message bytes held in memory across all streams, plus a
+    /// fixed 10 KiB per stream; a post or new stream that would exceed it
+    /// answers 503.
     #[arg(long, env = "MALTEN_MAX_MEMORY_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_memory_bytes: usize,
 

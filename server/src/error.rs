@@ -9,8 +9,10 @@
 //! (a failed reply's final `partial` event, `/ws` frames). Here each is
 //! given its status once, and every failure becomes
 //! `{"error": "<sentence>", "code": "<snake_case>"}` with `Retry-After` when
-//! the client should wait. Internal errors are logged with their cause and
-//! shown to the client only as a generic sentence. No variant carries message
+//! the client should wait. Internal errors (and an unreachable backend) are
+//! logged at ERROR with their cause and shown to the client only as a
+//! generic sentence; every other refusal is expected and logs at INFO (4xx)
+//! or WARN (5xx: a limit reached, the model failing) with its code only. No variant carries message
 //! text, so error bodies and logs never echo what someone wrote.
 //!
 //! Dependencies point inwards only: this module imports the domain errors
@@ -19,6 +21,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use malten_shared::crypto::EnvelopeError;
 use malten_shared::wire::ErrorBody;
 use malten_shared::{MessageTextError, StreamNameError};
 
@@ -37,6 +40,10 @@ pub enum ApiError {
     /// A query, form or JSON field is missing or malformed; the text names it.
     #[error("{0}")]
     InvalidParameter(String),
+    /// `encrypted=true` with a key-derivation parameter missing or not a
+    /// number (malformed values are the store's `invalid_encryption`).
+    #[error("invalid encryption parameters: {0}")]
+    InvalidEncryption(String),
     #[error("{0}")]
     Engine(#[from] EngineError),
     #[error("{0}")]
@@ -48,6 +55,16 @@ pub enum ApiError {
     Chat(#[from] ChatError),
     #[error("request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },
+    /// The body could not be read as HTTP framed it: malformed chunked
+    /// encoding, or fewer bytes than `Content-Length` announced.
+    #[error("the request body is malformed or shorter than its Content-Length")]
+    InvalidBody,
+    #[error("this route does not answer that method; see the Allow header")]
+    MethodNotAllowed,
+    #[error("the request URI is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("the request headers are larger than {bytes} bytes or more than {count} headers")]
+    HeadersTooLarge { bytes: usize, count: usize },
     #[error("no such route; see the API reference in the README")]
     RouteNotFound,
     #[error("no such stream")]
@@ -88,12 +105,18 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidStreamName(_) | Self::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidStreamName(_) | Self::InvalidParameter(_) | Self::InvalidEncryption(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Engine(err) => engine_status(err),
             Self::Llm(err) => llm_status(err),
             Self::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Chat(err) => chat_status(err),
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidBody => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::RouteNotFound | Self::StreamNotFound => StatusCode::NOT_FOUND,
             Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -105,15 +128,33 @@ impl ApiError {
         match self {
             Self::InvalidStreamName(_) => "invalid_stream_name",
             Self::InvalidParameter(_) => "invalid_parameter",
+            Self::InvalidEncryption(_) => "invalid_encryption",
             Self::Engine(err) => err.code(),
             Self::Llm(err) => err.code(),
             Self::Limit(err) => err.code(),
             Self::Chat(err) => err.code(),
             Self::BodyTooLarge { .. } => "body_too_large",
+            Self::InvalidBody => "invalid_body",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UriTooLong { .. } => "uri_too_long",
+            Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::RouteNotFound => "not_found",
             Self::StreamNotFound => "stream_not_found",
             Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal",
+        }
+    }
+
+    /// How loudly this is logged: ERROR only for the server's own faults,
+    /// WARN for the 5xx of a limit reached or the model failing, INFO for
+    /// the client's mistakes.
+    pub fn log_level(&self) -> tracing::Level {
+        match self {
+            Self::Internal(_)
+            | Self::Chat(ChatError::Internal(_))
+            | Self::Engine(EngineError::Unavailable(_)) => tracing::Level::ERROR,
+            _ if self.status().is_server_error() => tracing::Level::WARN,
+            _ => tracing::Level::INFO,
         }
     }
 
@@ -140,8 +181,11 @@ fn store_status(err: &StoreError) -> StatusCode {
         StoreError::StreamExists(_) => StatusCode::CONFLICT,
         StoreError::TtlOutOfRange { .. }
         | StoreError::InvalidText(MessageTextError::Blank)
-        | StoreError::NotAnEnvelope(_)
-        | StoreError::InvalidEncryption(_) => StatusCode::BAD_REQUEST,
+        | StoreError::InvalidEncryption(_)
+        | StoreError::InvalidCursor(_) => StatusCode::BAD_REQUEST,
+        // The one envelope refusal that is about size, as for plain text.
+        StoreError::NotAnEnvelope(EnvelopeError::TooLong) => StatusCode::PAYLOAD_TOO_LARGE,
+        StoreError::NotAnEnvelope(_) => StatusCode::BAD_REQUEST,
         StoreError::InvalidText(_) => StatusCode::PAYLOAD_TOO_LARGE,
         StoreError::TooManyStreams(_) | StoreError::MemoryFull => StatusCode::SERVICE_UNAVAILABLE,
         StoreError::MessageNotFound => StatusCode::NOT_FOUND,
@@ -192,15 +236,21 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
-        match &self {
-            Self::Internal(cause) => tracing::error!(error = %cause, "internal error"),
-            Self::Chat(ChatError::Internal(cause)) => {
+        match (&self, self.log_level()) {
+            (Self::Internal(cause), _) => tracing::error!(error = %cause, "internal error"),
+            (Self::Chat(ChatError::Internal(cause)), _) => {
                 tracing::error!(error = %cause, "chat: internal error");
             }
-            Self::Engine(EngineError::Unavailable(cause)) => {
+            (Self::Engine(EngineError::Unavailable(cause)), _) => {
                 tracing::error!(error = %cause, "message backend unavailable");
             }
-            _ => tracing::debug!(status = status.as_u16(), code, "request rejected"),
+            // Expected refusals: the client's mistake or the server at a
+            // documented limit. Counted per code in `/metrics` (by
+            // `metrics::count_rejections`), and never with what was sent.
+            (_, tracing::Level::WARN) => {
+                tracing::warn!(status = status.as_u16(), code, "request refused");
+            }
+            _ => tracing::info!(status = status.as_u16(), code, "request refused"),
         }
         let retry_after = self.retry_after_secs();
         let body = ErrorBody {
@@ -314,6 +364,35 @@ mod tests {
             );
             let header = response.headers().get(header::RETRY_AFTER);
             assert_eq!(header.map(|v| v.to_str().unwrap()), retry_after, "{code}");
+        }
+    }
+
+    #[test]
+    fn only_the_servers_own_faults_log_at_error() {
+        use tracing::Level;
+        let cases = [
+            (ApiError::from(StoreError::MemoryFull), Level::WARN),
+            (ApiError::from(StoreError::TooManyStreams(1)), Level::WARN),
+            (ApiError::from(LlmError::Disabled), Level::WARN),
+            (ApiError::invalid("`x` is required"), Level::INFO),
+            (ApiError::RouteNotFound, Level::INFO),
+            (
+                ApiError::from(StoreError::InvalidText(MessageTextError::Blank)),
+                Level::INFO,
+            ),
+            (ApiError::Internal(anyhow::anyhow!("bug")), Level::ERROR),
+            (
+                ApiError::from(ChatError::Internal(anyhow::anyhow!("db down"))),
+                Level::ERROR,
+            ),
+            (ApiError::from(ChatError::MissingToken), Level::INFO),
+            (
+                ApiError::from(EngineError::Unavailable("down".into())),
+                Level::ERROR,
+            ),
+        ];
+        for (err, level) in cases {
+            assert_eq!(err.log_level(), level, "{err:?}");
         }
     }
 

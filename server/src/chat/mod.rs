@@ -170,7 +170,15 @@ pub fn router_with(state: ChatState, max_body_bytes: usize) -> Router {
         .route("/v1/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                // Statuses are logged once, by level, where the error
+                // becomes a response (`error.rs`); tower-http's default
+                // would log every 5xx, a full memory budget included, as
+                // an ERROR.
+                .on_failure(crate::http::log_failure),
+        )
         .with_state(state)
 }
 

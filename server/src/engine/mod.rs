@@ -128,7 +128,7 @@ impl Engine {
         limit: usize,
     ) -> Result<Bytes, EngineError> {
         match self {
-            Self::Memory(store) => Ok(store.page(name, page, limit)),
+            Self::Memory(store) => Ok(store.page(name, page, limit)?),
         }
     }
 

@@ -3,6 +3,7 @@
 //! backends; no handler names a backend.
 
 mod commands;
+pub mod contract;
 mod events;
 mod messages;
 mod params;
@@ -47,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::llm::socket::upgrade))
         .route("/", get(assets::serve))
         .fallback(fallback)
+        .layer(middleware::from_fn(contract::method_not_allowed))
+        .layer(middleware::from_fn(contract::request_head))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::count_rejections,
@@ -59,7 +62,15 @@ pub fn router(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                // Statuses are logged once, by level, where the error
+                // becomes a response (`error.rs`); tower-http's default
+                // would log every 5xx, a full memory budget included, as
+                // an ERROR.
+                .on_failure(crate::http::log_failure),
+        )
         .with_state(state)
 }
 
@@ -71,6 +82,20 @@ fn request_span(request: &Request) -> tracing::Span {
         method = %request.method(),
         path = %request.uri().path(),
     )
+}
+
+/// What tower-http's trace layer reports as a failure: a 5xx status (already
+/// logged by the error that made it, at its level) or an error inside a
+/// response body, which is the server's own fault.
+pub(crate) fn log_failure(
+    failure: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    if let ServerErrorsFailureClass::Error(error) = failure {
+        tracing::error!(%error, latency_ms = latency.as_millis() as u64, "response failed");
+    }
 }
 
 /// `GET /healthz`: the process is up and serving; `llm` says whether the

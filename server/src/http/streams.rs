@@ -1,5 +1,6 @@
 //! `/streams`, `/streams/{stream}` and `/new`.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
@@ -49,8 +50,11 @@ pub async fn create(
 /// `GET /streams/{stream}`: one stream's description, listed or not.
 pub async fn info(
     State(state): State<AppState>,
-    Path(stream): Path<String>,
+    stream: Result<Path<String>, PathRejection>,
 ) -> Result<Json<StreamInfo>, ApiError> {
+    // The only way the path fails to extract is bytes that are not UTF-8.
+    let Path(stream) =
+        stream.map_err(|_| ApiError::invalid("the stream name in the path is not valid UTF-8"))?;
     let name = StreamName::parse(&stream)?;
     let info = state.engine.describe(&name).await?;
     Ok(Json(info.ok_or(ApiError::StreamNotFound)?))

@@ -7,6 +7,7 @@
 //! HTTP responses.
 
 use malten_shared::crypto::{EnvelopeError, ParamsError};
+use malten_shared::wire::Cursor;
 use malten_shared::{MessageTextError, StreamName};
 
 /// Why the store refused an operation. A refused operation changed nothing.
@@ -31,6 +32,10 @@ pub enum StoreError {
     NotAnEnvelope(#[from] EnvelopeError),
     #[error("invalid encryption parameters: {0}")]
     InvalidEncryption(#[from] ParamsError),
+    /// A cursor newer than anything this stream has issued (a cursor from
+    /// the future would otherwise silently withhold every later post).
+    #[error("the cursor {0} is newer than anything this stream has issued; resume without it, or with `last=0` to replay what is retained")]
+    InvalidCursor(Cursor),
 }
 
 impl StoreError {
@@ -44,8 +49,10 @@ impl StoreError {
             Self::InvalidText(MessageTextError::Blank) => "empty_message",
             Self::InvalidText(_) => "message_too_long",
             Self::MessageNotFound => "message_not_found",
+            Self::NotAnEnvelope(EnvelopeError::TooLong) => "message_too_long",
             Self::NotAnEnvelope(_) => "not_an_envelope",
             Self::InvalidEncryption(_) => "invalid_encryption",
+            Self::InvalidCursor(_) => "invalid_cursor",
         }
     }
 }

@@ -35,14 +35,14 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use malten_shared::crypto::EncryptionParams;
-use malten_shared::wire::{Message, MessageKind, Partial, StreamInfo};
+use malten_shared::wire::{Body, Message, MessageKind, Partial, StreamInfo};
 use malten_shared::{check_message_text, StreamName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::metrics::{Metrics, Snapshot};
 
-pub use budget::Gauges;
+pub use budget::{Gauges, STREAM_OVERHEAD_BYTES};
 pub use error::StoreError;
 pub use ids::{random_id, random_stream_name};
 pub use ring::{After, Positioned, Ring};
@@ -137,6 +137,7 @@ impl Store {
             return Err(StoreError::StreamExists(name));
         }
         self.check_stream_capacity(&map)?;
+        self.reserve_stream()?;
         let stream = Arc::new(Stream::new(name.clone(), private, ttl, encryption));
         map.insert(name, Arc::clone(&stream));
         drop(map);
@@ -147,8 +148,9 @@ impl Store {
         self.read_map().get(name).cloned()
     }
 
-    /// The stream, created unlisted with the default TTL if it does not exist:
-    /// the first post or subscription creates a stream implicitly.
+    /// The stream, created unlisted with the default TTL if it does not exist
+    /// (a subscription to a new name creates it, counted in `--max-streams`
+    /// and the memory budget like any other stream).
     pub(super) fn get_or_create(&self, name: &StreamName) -> Result<Arc<Stream>, StoreError> {
         if let Some(stream) = self.get(name) {
             return Ok(stream);
@@ -158,6 +160,7 @@ impl Store {
             return Ok(Arc::clone(stream));
         }
         self.check_stream_capacity(&map)?;
+        self.reserve_stream()?;
         let stream = Arc::new(Stream::new(
             name.clone(),
             true,
@@ -172,7 +175,9 @@ impl Store {
     ///
     /// `raw` must be a text within the text rule for a plain stream, and a
     /// well-formed envelope for an encrypted one. A stream that does not
-    /// exist is created, plain and unlisted, but only once the text passed.
+    /// exist is created, plain and unlisted, but only once the message is
+    /// stored in it: a refused post (too long, memory full, too many
+    /// streams) leaves no stream behind.
     pub fn post(
         &self,
         name: &StreamName,
@@ -181,11 +186,14 @@ impl Store {
     ) -> Result<Message, StoreError> {
         let mut raw = raw;
         loop {
-            let stream = match self.get(name) {
-                Some(stream) => stream,
-                None => {
-                    check_message_text(&raw)?;
-                    self.get_or_create(name)?
+            let Some(stream) = self.get(name) else {
+                match self.post_creating(name, raw, kind)? {
+                    Ok(message) => return Ok(message),
+                    // Someone else created it meanwhile: post to theirs.
+                    Err(again) => {
+                        raw = again;
+                        continue;
+                    }
                 }
             };
             let body = stream.admit(raw)?;
@@ -195,30 +203,73 @@ impl Store {
                 raw = body.into_string();
                 continue;
             }
-            let previous_newest = state.newest;
-            let stored = Arc::new(stream.next_message(&mut state, body, kind));
-            let evicted_cost = if state.ring.is_full() {
-                state.ring.oldest().map_or(0, |oldest| oldest.cost())
-            } else {
-                0
-            };
-            if let Err(err) = self.reserve_bytes(stored.cost(), evicted_cost) {
-                // Take back the cursor we handed out: nothing observable changed.
-                state.newest = previous_newest;
-                return Err(err);
-            }
-            let message = stored.message.clone();
-            if state.ring.push(stored).is_some() {
-                self.metrics.drops.inc();
-            } else {
-                self.gauges.messages.fetch_add(1, Ordering::Relaxed);
-            }
-            state.updated = message.created;
-            state.last_activity = Instant::now();
-            stream.notify(&state);
-            self.metrics.posts.inc();
-            return Ok(message);
+            return self.append(&stream, &mut state, body, kind);
         }
+    }
+
+    /// Creates `name` with `raw` as its first message, both or neither.
+    /// `Ok(Err(raw))` hands the text back when the name was taken meanwhile.
+    fn post_creating(
+        &self,
+        name: &StreamName,
+        raw: String,
+        kind: MessageKind,
+    ) -> Result<Result<Message, String>, StoreError> {
+        check_message_text(&raw)?;
+        let mut map = self.write_map();
+        if map.contains_key(name) {
+            return Ok(Err(raw));
+        }
+        self.check_stream_capacity(&map)?;
+        let stream = Arc::new(Stream::new(
+            name.clone(),
+            true,
+            self.limits.default_ttl,
+            None,
+        ));
+        let body = stream.admit(raw)?;
+        self.reserve_stream()?;
+        // Map, then stream: the opposite of the sweeper's order, which is
+        // safe only because no one else can reach this stream yet.
+        let mut state = stream.lock();
+        let appended = self.append(&stream, &mut state, body, kind);
+        drop(state);
+        let message = appended.inspect_err(|_| self.release_stream())?;
+        map.insert(name.clone(), stream);
+        Ok(Ok(message))
+    }
+
+    /// Stores `body` as the stream's next message, within the memory budget.
+    fn append(
+        &self,
+        stream: &Stream,
+        state: &mut stream::State,
+        body: Body,
+        kind: MessageKind,
+    ) -> Result<Message, StoreError> {
+        let previous_newest = state.newest;
+        let stored = Arc::new(stream.next_message(state, body, kind));
+        let evicted_cost = if state.ring.is_full() {
+            state.ring.oldest().map_or(0, |oldest| oldest.cost())
+        } else {
+            0
+        };
+        if let Err(err) = self.reserve_bytes(stored.cost(), evicted_cost) {
+            // Take back the cursor we handed out: nothing observable changed.
+            state.newest = previous_newest;
+            return Err(err);
+        }
+        let message = stored.message.clone();
+        if state.ring.push(stored).is_some() {
+            self.metrics.drops.inc();
+        } else {
+            self.gauges.messages.fetch_add(1, Ordering::Relaxed);
+        }
+        state.updated = message.created;
+        state.last_activity = Instant::now();
+        stream.notify(state);
+        self.metrics.posts.inc();
+        Ok(message)
     }
 
     /// Sends an ephemeral `partial` event to the subscribers of an existing

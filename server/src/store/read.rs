@@ -7,17 +7,38 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use malten_shared::wire::{Message, StreamInfo};
+use malten_shared::wire::{Cursor, Message, StreamInfo};
 use malten_shared::StreamName;
 
-use super::{Store, StoreError, Stream};
+use super::{unix_nanos, Store, StoreError, Stream};
 use crate::engine::Page;
 
 impl Store {
+    /// A cursor a client sent back: refused if it is newer than anything
+    /// the stream (or, for a stream that does not exist, the clock) can have
+    /// issued. Cursors only grow, so checking before locking is exact.
+    pub(super) fn check_cursor(&self, name: &StreamName, cursor: Cursor) -> Result<(), StoreError> {
+        let mut newest = unix_nanos();
+        if let Some(stream) = self.get(name) {
+            newest = newest.max(stream.lock().newest);
+        }
+        if cursor > newest {
+            return Err(StoreError::InvalidCursor(cursor));
+        }
+        Ok(())
+    }
+
     /// A page of messages as a JSON array. An unknown stream is an empty page.
-    pub fn page(&self, name: &StreamName, page: Page, limit: usize) -> Bytes {
+    pub fn page(&self, name: &StreamName, page: Page, limit: usize) -> Result<Bytes, StoreError> {
+        let cursor = match page {
+            Page::Forward { after } => Some(after),
+            Page::Backward { before } => before,
+        };
+        if let Some(cursor) = cursor {
+            self.check_cursor(name, cursor)?;
+        }
         let Some(stream) = self.get(name) else {
-            return Bytes::from_static(b"[]");
+            return Ok(Bytes::from_static(b"[]"));
         };
         let mut state = stream.lock();
         self.expire_old(&stream, &mut state);
@@ -25,7 +46,7 @@ impl Store {
             Page::Forward { after } => state.ring.after(after, limit).items,
             Page::Backward { before } => state.ring.before(before, limit),
         };
-        json_array(items.into_iter().map(|stored| stored.json()))
+        Ok(json_array(items.into_iter().map(|stored| stored.json())))
     }
 
     /// One message by id, as a one-element JSON array.

@@ -38,12 +38,16 @@ const MAX_BATCH: usize = 256;
 
 impl Store {
     /// Subscribes to a stream, creating it unlisted if needed. `after` resumes
-    /// from a cursor; `None` starts with the next new message.
+    /// from a cursor; `None` starts with the next new message. A cursor the
+    /// stream cannot have issued is refused before anything is created.
     pub fn subscribe(
         self: &Arc<Self>,
         name: &StreamName,
         after: Option<Cursor>,
     ) -> Result<Subscription, StoreError> {
+        if let Some(after) = after {
+            self.check_cursor(name, after)?;
+        }
         loop {
             let stream = self.get_or_create(name)?;
             let mut state = stream.lock();

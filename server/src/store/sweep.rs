@@ -48,6 +48,7 @@ impl Store {
                     .is_some_and(|current| Arc::ptr_eq(current, &stream))
                 {
                     map.remove(&stream.name);
+                    self.release_stream();
                 }
                 drop(map);
                 let remaining: Vec<_> = state.ring.drop_while(|_| true);

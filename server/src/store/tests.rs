@@ -25,13 +25,15 @@ fn post(store: &Store, stream: &str, text: &str) -> Message {
 }
 
 fn texts(store: &Store, stream: &str) -> Vec<String> {
-    let page = store.page(
-        &name(stream),
-        Page::Forward {
-            after: Cursor::START,
-        },
-        1024,
-    );
+    let page = store
+        .page(
+            &name(stream),
+            Page::Forward {
+                after: Cursor::START,
+            },
+            1024,
+        )
+        .unwrap();
     let messages: Vec<Message> = serde_json::from_slice(&page).unwrap();
     messages
         .into_iter()
@@ -164,13 +166,15 @@ async fn a_subscriber_that_falls_behind_the_ring_gets_a_gap_then_the_rest_in_ord
     }
     let expected: Vec<String> = (476..1500).map(|i| i.to_string()).collect();
     assert_eq!(received, expected);
-    let oldest = store.page(
-        &name("lag"),
-        Page::Forward {
-            after: Cursor::START,
-        },
-        1,
-    );
+    let oldest = store
+        .page(
+            &name("lag"),
+            Page::Forward {
+                after: Cursor::START,
+            },
+            1,
+        )
+        .unwrap();
     let oldest: Vec<Message> = serde_json::from_slice(&oldest).unwrap();
     assert_eq!(gap.available_from, Some(oldest[0].created));
 }
@@ -179,7 +183,7 @@ async fn a_subscriber_that_falls_behind_the_ring_gets_a_gap_then_the_rest_in_ord
 async fn a_refused_post_leaves_the_cursor_clock_untouched() {
     let store = Arc::new(Store::new(
         StoreLimits {
-            max_memory_bytes: 400,
+            max_memory_bytes: STREAM_OVERHEAD_BYTES + 400,
             ..store().limits().clone()
         },
         Arc::new(Metrics::new()),

@@ -4,8 +4,10 @@
 mod assets;
 mod chat;
 mod commands;
+mod contract;
 mod encrypted;
 mod events;
+mod hardening;
 mod health;
 mod helpers;
 mod limits;

@@ -39,15 +39,25 @@ pub fn stream<'de, D: Deserializer<'de>>(value: D) -> Result<Option<StreamName>,
     }
 }
 
+/// A boolean, spelled exactly as Go's `strconv.ParseBool` accepts it (the
+/// original Malten parsed its flags with it, so scripts written for it keep
+/// their meaning): `1 t T TRUE true True` and `0 f F FALSE false False`.
+/// Anything else fails, so a privacy flag can never be misread as "off";
+/// empty is absent.
 pub fn boolean<'de, D: Deserializer<'de>>(value: D) -> Result<Option<bool>, D::Error> {
     let Some(raw) = text(value)? else {
         return Ok(None);
     };
-    match raw.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(Some(true)),
-        "false" | "0" | "no" | "off" => Ok(Some(false)),
+    parse_bool(&raw).map_err(Error::custom)
+}
+
+/// The boolean rule of [`boolean`] on text.
+pub fn parse_bool(raw: &str) -> Result<Option<bool>, &'static str> {
+    match raw {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Some(true)),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Some(false)),
         "" => Ok(None),
-        _ => Err(Error::custom("must be true or false")),
+        _ => Err("must be one of 1 t T TRUE true True (true) or 0 f F FALSE false False (false)"),
     }
 }
 
@@ -122,6 +132,10 @@ pub fn deferred_text<'de, D: Deserializer<'de>>(value: D) -> Result<Deferred<Str
 
 pub fn deferred_signed<'de, D: Deserializer<'de>>(value: D) -> Result<Deferred<i64>, D::Error> {
     Ok(deferred(Value::deserialize(value)?, signed))
+}
+
+pub fn deferred_unsigned<'de, D: Deserializer<'de>>(value: D) -> Result<Deferred<u64>, D::Error> {
+    Ok(deferred(Value::deserialize(value)?, unsigned))
 }
 
 pub fn deferred_cursor<'de, D: Deserializer<'de>>(value: D) -> Result<Deferred<Cursor>, D::Error> {

@@ -5,8 +5,9 @@
 //! values win over query values (docs/api.md). The merged values are then
 //! deserialized into the route's struct (`routes.rs`) with the lenient field
 //! rules of [`fields`] (a number or boolean is accepted where text is
-//! expected, an empty value is "absent", booleans are `true/1/yes/on` and
-//! `false/0/no/off`).
+//! expected, an empty value is "absent", booleans are exactly Go's
+//! `strconv.ParseBool` spellings `1 t T TRUE true True` and
+//! `0 f F FALSE false False`, anything else refused).
 //!
 //! Errors keep the documented shape: `400 invalid_stream_name` for a bad
 //! `stream`, else `400 invalid_parameter` with a sentence naming the field
@@ -48,7 +49,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Params<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let mut params = Map::new();
         if let Some(query) = request.uri().query() {
-            extend_from_form(&mut params, query.as_bytes());
+            extend_from_form(&mut params, query.as_bytes())?;
         }
         let content_type = request
             .headers()
@@ -59,7 +60,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Params<T> {
         let limit = state.config.max_body_bytes;
         let body: Bytes = axum::body::to_bytes(request.into_body(), limit)
             .await
-            .map_err(|_| ApiError::BodyTooLarge { limit })?;
+            .map_err(|err| body_error(&err, limit))?;
         if !body.is_empty() {
             extend_from_body(&mut params, &content_type, &body)?;
         }
@@ -84,7 +85,7 @@ impl<T: DeserializeOwned> Query<T> {
     pub fn from_query(query: Option<&str>) -> Result<Self, ApiError> {
         let mut params = Map::new();
         if let Some(query) = query {
-            extend_from_form(&mut params, query.as_bytes());
+            extend_from_form(&mut params, query.as_bytes())?;
         }
         typed(params).map(Self)
     }
@@ -111,7 +112,7 @@ fn extend_from_body(
         || content_type.is_empty()
     {
         // curl -d sends a form; a body with no type is read the same way.
-        extend_from_form(params, body);
+        extend_from_form(params, body)?;
     } else {
         return Err(ApiError::invalid(
             "send parameters as a query string, an urlencoded form or a JSON object",
@@ -120,12 +121,48 @@ fn extend_from_body(
     Ok(())
 }
 
-/// Adds `application/x-www-form-urlencoded` pairs; invalid UTF-8 is decoded
-/// lossily, as browsers do. A repeated key keeps its last value.
-fn extend_from_form(params: &mut Map<String, Value>, form: &[u8]) {
-    for (key, value) in form_urlencoded::parse(form) {
-        params.insert(key.into_owned(), Value::String(value.into_owned()));
+/// Why a body could not be read: over the limit, or broken framing (a
+/// malformed chunk, a body shorter than its `Content-Length`).
+fn body_error(err: &axum::Error, limit: usize) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = cause {
+        if current.is::<http_body_util::LengthLimitError>() {
+            return ApiError::BodyTooLarge { limit };
+        }
+        cause = current.source();
     }
+    ApiError::InvalidBody
+}
+
+/// Adds `application/x-www-form-urlencoded` pairs. A key or value that is
+/// not UTF-8 once percent-decoded is refused, never replaced with U+FFFD
+/// (that would store something other than what was sent). A repeated key
+/// keeps its last value.
+fn extend_from_form(params: &mut Map<String, Value>, form: &[u8]) -> Result<(), ApiError> {
+    for pair in form
+        .split(|byte| *byte == b'&')
+        .filter(|pair| !pair.is_empty())
+    {
+        let (key, value) = match pair.iter().position(|byte| *byte == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &[][..]),
+        };
+        let key = form_decode(key)
+            .map_err(|_| ApiError::invalid("a parameter name is not valid UTF-8"))?;
+        let value = form_decode(value)
+            .map_err(|_| ApiError::invalid(format!("`{key}` is not valid UTF-8")))?;
+        params.insert(key, Value::String(value));
+    }
+    Ok(())
+}
+
+/// Percent-decodes one form component (`+` is a space), strictly UTF-8.
+fn form_decode(raw: &[u8]) -> Result<String, std::string::FromUtf8Error> {
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|&byte| if byte == b'+' { b' ' } else { byte })
+        .collect();
+    String::from_utf8(percent_encoding::percent_decode(&spaced).collect())
 }
 
 /// The merged values as `T`, or the error for the first field that fails.

@@ -98,8 +98,8 @@ pub struct CreateStream {
     pub encrypted: Option<bool>,
     #[serde(deserialize_with = "fields::text")]
     pub salt: Option<String>,
-    #[serde(deserialize_with = "fields::unsigned")]
-    pub iterations: Option<u64>,
+    #[serde(deserialize_with = "fields::deferred_unsigned")]
+    iterations: Deferred<u64>,
     #[serde(deserialize_with = "fields::text")]
     pub check: Option<String>,
     #[serde(deserialize_with = "fields::deferred_text")]
@@ -108,24 +108,35 @@ pub struct CreateStream {
 
 impl CreateStream {
     /// The key-derivation parameters, present exactly when `encrypted=true`.
+    /// With it, a missing or malformed one is `invalid_encryption`
+    /// (docs/crypto.md, section 1); without it, any of them is
+    /// `invalid_parameter`.
     pub fn encryption(self) -> Result<Option<EncryptionParams>, ApiError> {
         let encrypted = self.encrypted.unwrap_or(false);
-        let (salt, iterations, check) = (self.salt, self.iterations, self.check);
+        let (salt, check) = (self.salt, self.check);
+        let iterations = self.iterations.read();
         if !encrypted {
-            if salt.is_some() || iterations.is_some() || check.is_some() {
+            if salt.is_some() || !matches!(iterations, Ok(None)) || check.is_some() {
                 return Err(ApiError::invalid(
                     "`salt`, `iterations` and `check` only apply with `encrypted=true`",
                 ));
             }
             return Ok(None);
         }
+        let iterations =
+            iterations.map_err(|err| ApiError::InvalidEncryption(format!("`iterations` {err}")))?;
         let (Some(salt), Some(iterations), Some(check)) = (salt, iterations, check) else {
-            return Err(ApiError::invalid(
-                "`encrypted=true` needs `salt`, `iterations` and `check` (see docs/crypto.md)",
+            return Err(ApiError::InvalidEncryption(
+                "`encrypted=true` needs `salt`, `iterations` and `check` (see docs/crypto.md)"
+                    .into(),
             ));
         };
         Ok(Some(EncryptionParams {
-            kdf: read("kdf", self.kdf)?.unwrap_or_else(|| KDF_NAME.to_owned()),
+            kdf: self
+                .kdf
+                .read()
+                .map_err(|err| ApiError::InvalidEncryption(format!("`kdf` {err}")))?
+                .unwrap_or_else(|| KDF_NAME.to_owned()),
             salt,
             // Out-of-range counts are refused by validation with a clear reason.
             iterations: u32::try_from(iterations).unwrap_or(u32::MAX),
