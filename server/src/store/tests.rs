@@ -204,11 +204,12 @@ async fn a_refused_post_leaves_the_cursor_clock_untouched() {
 async fn eviction_credits_the_evicted_bytes_to_the_budget() {
     let probe = store();
     post(&probe, "full", &"x".repeat(100));
-    let cost = probe.gauges().bytes.load(Ordering::Relaxed);
+    // The gauge also holds the stream's own fixed charge.
+    let cost = probe.gauges().bytes.load(Ordering::Relaxed) - STREAM_OVERHEAD_BYTES;
     assert!(cost > 100);
     let store = Arc::new(Store::new(
         StoreLimits {
-            max_memory_bytes: cost * (MAX_MESSAGES_PER_STREAM + 1),
+            max_memory_bytes: STREAM_OVERHEAD_BYTES + cost * (MAX_MESSAGES_PER_STREAM + 1),
             ..store().limits().clone()
         },
         Arc::new(Metrics::new()),
@@ -219,7 +220,7 @@ async fn eviction_credits_the_evicted_bytes_to_the_budget() {
     }
     assert_eq!(
         store.gauges().bytes.load(Ordering::Relaxed),
-        cost * MAX_MESSAGES_PER_STREAM
+        STREAM_OVERHEAD_BYTES + cost * MAX_MESSAGES_PER_STREAM
     );
     assert_eq!(
         store.gauges().messages.load(Ordering::Relaxed),
