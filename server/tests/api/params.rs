@@ -9,18 +9,20 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_error, spawn_app};
 
 #[tokio::test]
-async fn booleans_accept_the_usual_spellings_in_any_case_and_empty_means_default() {
+async fn booleans_take_go_parsebool_spellings_and_empty_means_default() {
     let app = spawn_app().await;
     let cases = [
-        ("true", true),
         ("1", true),
-        ("yes", true),
-        ("on", true),
+        ("t", true),
+        ("T", true),
         ("TRUE", true),
-        ("false", false),
+        ("true", true),
+        ("True", true),
         ("0", false),
-        ("no", false),
-        ("off", false),
+        ("f", false),
+        ("F", false),
+        ("FALSE", false),
+        ("false", false),
         ("False", false),
         // Empty is absent: the default, private.
         ("", true),
@@ -34,6 +36,20 @@ async fn booleans_accept_the_usual_spellings_in_any_case_and_empty_means_default
         let created: Value = response.json().await.unwrap();
         assert_eq!(created["private"], private, "private={raw:?}");
     }
+    // Anything else fails closed: refused, and nothing is created.
+    for raw in ["yes", "no", "on", "off", "tRUE", "fALSE", " true", "2"] {
+        assert_error(
+            app.create_stream(&[("stream", "bool-refused"), ("private", raw)])
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        )
+        .await;
+    }
+    assert_eq!(
+        app.get("/streams/bool-refused").await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
