@@ -169,41 +169,19 @@ mod tests {
 
     #[test]
     fn a_missing_padding_marker_is_refused() {
-        let mut framed = vec![FORMAT_VERSION];
-        framed.extend_from_slice(&[9; NONCE_LEN]);
-        framed.extend_from_slice(br#"{"text":"hi","sent_at":1,"kind":"message"}"#);
-        framed.resize(HEADER_LEN + 256, 0);
-        let tag = key()
-            .cipher()
-            .encrypt_in_place_detached(
-                &[9; NONCE_LEN].into(),
-                &message_aad("_"),
-                &mut framed[HEADER_LEN..],
-            )
-            .unwrap();
-        framed.extend_from_slice(&tag);
-        let sealed = envelope::encode(&framed);
+        let mut padded = br#"{"text":"hi","sent_at":1,"kind":"message"}"#.to_vec();
+        padded.resize(256, 0);
+        let sealed = seal_raw_exact(&padded);
         assert_eq!(open(&key(), "_", &sealed), Err(CryptoError::Malformed));
     }
 
     /// Seals `content || 0x80` padded with zeros to exactly `padded_len`
     /// bytes, whatever the buckets say.
     fn seal_padded_to(content: &[u8], padded_len: usize) -> String {
-        let mut framed = vec![FORMAT_VERSION];
-        framed.extend_from_slice(&[9; NONCE_LEN]);
-        framed.extend_from_slice(content);
-        framed.push(0x80);
-        framed.resize(HEADER_LEN + padded_len, 0);
-        let tag = key()
-            .cipher()
-            .encrypt_in_place_detached(
-                &[9; NONCE_LEN].into(),
-                &message_aad("_"),
-                &mut framed[HEADER_LEN..],
-            )
-            .unwrap();
-        framed.extend_from_slice(&tag);
-        envelope::encode(&framed)
+        let mut padded = content.to_vec();
+        padded.push(0x80);
+        padded.resize(padded_len, 0);
+        seal_raw_exact(&padded)
     }
 
     /// docs/crypto.md section 5: a writer may pad to a bigger bucket than
@@ -249,7 +227,8 @@ mod tests {
         assert_eq!(open(&key(), "_", &sealed), Err(CryptoError::Malformed));
     }
 
-    /// Seals exactly `padded` (which must be a bucket long), unpadded.
+    /// Seals exactly `padded`, adding no padding of its own, whatever its
+    /// length: the framing and AES-GCM only.
     fn seal_raw_exact(padded: &[u8]) -> String {
         let mut framed = vec![FORMAT_VERSION];
         framed.extend_from_slice(&[9; NONCE_LEN]);
