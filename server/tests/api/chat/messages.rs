@@ -78,14 +78,7 @@ chat_test! {
     async fn concurrent_posts_get_every_seq_exactly_once(backend) {
         let chat = ChatApp::spawn(backend).await;
         let (t, channel, ada) = channel_with_ada(&chat).await;
-        let texts: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
-        let posts = texts.iter().map(|text| chat.post(&t, &channel, &ada, text));
-        let mut seqs: Vec<i64> = futures_util::future::join_all(posts)
-            .await
-            .iter()
-            .map(|m| m["seq"].as_i64().unwrap())
-            .collect();
-        seqs.sort();
+        let seqs = chat.post_concurrently(&t, &channel, &ada, 20).await;
         assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
         let channel_now = chat.ok(&t, Method::GET, &format!("/v1/channels/{channel}"), None, StatusCode::OK).await;
         assert_eq!(channel_now["last_seq"], 20);

@@ -40,16 +40,9 @@ async fn a_sqlite_file_keeps_the_data_across_restarts_and_concurrent_writers_sta
     let ada = chat.user(&world.token, "ada").await;
     let channel = chat.channel(&world.token, "general").await;
     let participant = chat.join(&world.token, &channel, &ada).await;
-    let texts: Vec<String> = (0..20).map(|i| format!("m{i}")).collect();
-    let posts = texts
-        .iter()
-        .map(|text| chat.post(&world.token, &channel, &participant, text));
-    let mut seqs: Vec<i64> = futures_util::future::join_all(posts)
-        .await
-        .iter()
-        .map(|m| m["seq"].as_i64().unwrap())
-        .collect();
-    seqs.sort();
+    let seqs = chat
+        .post_concurrently(&world.token, &channel, &participant, 20)
+        .await;
     assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
     let url_messages = chat.app.url(&format!("/v1/channels/{channel}/messages"));
     let retries = (0..8).map(|_| {

@@ -222,6 +222,28 @@ impl ChatApp {
         .await
     }
 
+    /// Posts `count` messages (`m0`, `m1`, ...) at once and returns their
+    /// `seq` values, sorted.
+    pub async fn post_concurrently(
+        &self,
+        token: &str,
+        channel_id: &str,
+        sender_id: &str,
+        count: usize,
+    ) -> Vec<i64> {
+        let texts: Vec<String> = (0..count).map(|i| format!("m{i}")).collect();
+        let posts = texts
+            .iter()
+            .map(|text| self.post(token, channel_id, sender_id, text));
+        let mut seqs: Vec<i64> = futures_util::future::join_all(posts)
+            .await
+            .iter()
+            .map(|m| m["seq"].as_i64().unwrap())
+            .collect();
+        seqs.sort();
+        seqs
+    }
+
     /// Opens the event stream of a channel with a bearer token, waiting for
     /// the response (by then the subscription exists).
     pub async fn events(
