@@ -246,7 +246,7 @@ impl IntoResponse for ApiError {
             }
             // Expected refusals: the client's mistake or the server at a
             // documented limit. Counted per code in `/metrics` (by
-            // `metrics::count_rejections`), and never with what was sent.
+            // `http::contract::enforce`), and never with what was sent.
             (_, tracing::Level::WARN) => {
                 tracing::warn!(status = status.as_u16(), code, "request refused");
             }
