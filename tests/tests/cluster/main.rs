@@ -13,6 +13,7 @@ mod process;
 mod cluster_mode;
 mod delivery;
 mod faults;
+mod llm;
 mod rules;
 
 use std::collections::VecDeque;
