@@ -5,7 +5,8 @@
 #
 #   scripts/setup.sh          toolchain for the web app (trunk, wasm-bindgen, wasm-opt, wasm32 std)
 #   scripts/setup.sh test     ... plus Chromium and ChromeDriver for the browser tests,
-#                             and PostgreSQL for the chat API tests
+#                             PostgreSQL for the chat API tests, and Redis
+#                             (server and redis-cli) for the scale-out tests
 #   scripts/setup.sh bench    ... plus redis-server, the comparison peer
 #   scripts/setup.sh mutants  cargo-mutants only, for `make mutants`
 #
@@ -98,12 +99,13 @@ fi
 
 case "$MODE" in
     test)
-        # postgresql: the chat tests start a throwaway cluster of their own.
-        apt_install chromium chromium-driver postgresql
+        # postgresql: the chat tests start a throwaway cluster of their own;
+        # redis: the scale-out tests start their own servers and a cluster.
+        apt_install chromium chromium-driver postgresql redis-server redis-tools
         command -v node >/dev/null || apt_install nodejs
         ;;
     bench)
-        apt_install redis-server
+        apt_install redis-server redis-tools
         ;;
 esac
 say "ready"

@@ -79,6 +79,39 @@ pub struct Config {
     #[arg(long, env = "MALTEN_SHUTDOWN_GRACE_SECS", default_value_t = 3)]
     pub shutdown_grace_secs: u64,
 
+    /// Keep streams in Redis instead of this process, so several nodes
+    /// behind a load balancer serve the same streams (docs/cluster.md), e.g.
+    /// `redis://127.0.0.1:6379`. With `--redis-cluster`, a comma-separated
+    /// list of cluster nodes to start from. Unset: in memory, one node.
+    #[arg(
+        long,
+        env = "MALTEN_REDIS_URL",
+        hide_env_values = true,
+        help_heading = "Scale-out (Redis)"
+    )]
+    pub redis_url: Option<ApiKey>,
+
+    /// The Redis of `--redis-url` is a Redis Cluster; streams are sharded by
+    /// name.
+    #[arg(
+        long,
+        env = "MALTEN_REDIS_CLUSTER",
+        default_value_t = false,
+        help_heading = "Scale-out (Redis)"
+    )]
+    pub redis_cluster: bool,
+
+    /// Start even though Redis writes its data to disk (`save` or
+    /// `appendonly` set). Malten promises messages are kept only in memory,
+    /// so by default it refuses such a Redis.
+    #[arg(
+        long,
+        env = "MALTEN_ALLOW_PERSISTENT_REDIS",
+        default_value_t = false,
+        help_heading = "Scale-out (Redis)"
+    )]
+    pub allow_persistent_redis: bool,
+
     /// API key sent to the language model backend as a bearer token. Setting
     /// it alone enables the LLM with OpenAI's API. Prefer the environment
     /// variable: a flag is visible to other users of the machine.
@@ -401,6 +434,26 @@ mod tests {
         }
         let config = Config::parse_from(["malten", "--llm-first-token-timeout-secs", "0.25"]);
         assert_eq!(config.llm_first_token_timeout_secs, 0.25);
+    }
+
+    #[test]
+    fn redis_is_off_by_default_and_its_url_is_redacted() {
+        let config = Config::parse_from(["malten"]);
+        assert!(config.redis_url.is_none() || std::env::var_os("MALTEN_REDIS_URL").is_some());
+        assert!(!config.redis_cluster && !config.allow_persistent_redis);
+        let config = Config::parse_from([
+            "malten",
+            "--redis-url",
+            "redis://:hunter2@127.0.0.1:6379",
+            "--redis-cluster",
+            "--allow-persistent-redis",
+        ]);
+        assert_eq!(
+            config.redis_url.as_ref().map(ApiKey::expose),
+            Some("redis://:hunter2@127.0.0.1:6379")
+        );
+        assert!(config.redis_cluster && config.allow_persistent_redis);
+        assert!(!format!("{config:?}").contains("hunter2"));
     }
 
     #[test]

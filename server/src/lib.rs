@@ -62,18 +62,33 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The state with the in-memory engine.
     pub fn new(config: Config) -> Self {
         let metrics = Arc::new(Metrics::new());
-        let engine = Engine::memory(
-            StoreLimits {
-                default_ttl: Duration::from_secs(config.default_ttl),
-                min_ttl: Duration::from_secs(config.min_ttl),
-                max_ttl: Duration::from_secs(config.max_ttl),
-                max_streams: config.max_streams,
-                max_memory_bytes: config.max_memory_bytes,
-            },
+        let engine = Engine::memory(store_limits(&config), Arc::clone(&metrics));
+        Self::with_engine(config, engine, metrics)
+    }
+
+    /// The state with the engine the configuration asks for: Redis with
+    /// `--redis-url`, else memory. Fails if Redis cannot be reached or
+    /// keeps data on disk without `--allow-persistent-redis`.
+    pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        let Some(url) = config.redis_url.as_ref() else {
+            return Ok(Self::new(config));
+        };
+        let metrics = Arc::new(Metrics::new());
+        let settings = engine::redis::Settings::parse(url.expose(), config.redis_cluster);
+        let engine = Engine::redis(
+            &settings,
+            config.allow_persistent_redis,
+            store_limits(&config),
             Arc::clone(&metrics),
-        );
+        )
+        .await?;
+        Ok(Self::with_engine(config, engine, metrics))
+    }
+
+    fn with_engine(config: Config, engine: Engine, metrics: Arc<Metrics>) -> Self {
         Self {
             rate_limits: Arc::new(RateLimits::new(config.rate_per_second, config.rate_burst)),
             connection_limits: Arc::new(ConnectionLimits::new(config.max_connections_per_ip)),
@@ -83,6 +98,16 @@ impl AppState {
             engine,
             metrics,
         }
+    }
+}
+
+fn store_limits(config: &Config) -> StoreLimits {
+    StoreLimits {
+        default_ttl: Duration::from_secs(config.default_ttl),
+        min_ttl: Duration::from_secs(config.min_ttl),
+        max_ttl: Duration::from_secs(config.max_ttl),
+        max_streams: config.max_streams,
+        max_memory_bytes: config.max_memory_bytes,
     }
 }
 
@@ -106,7 +131,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::new(config);
+    let state = AppState::connect(config).await?;
     let chat = chat::ChatState::open(&state.config, state.engine.watch_shutdown()).await?;
     // Announced only now, when requests can be answered: process tests and
     // the benchmark wait for this line.

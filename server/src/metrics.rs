@@ -15,6 +15,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// The engine's state at scrape time, for the gauges.
@@ -43,6 +44,13 @@ pub struct Metrics {
     pub deliveries: Counter,
     pub drops: Counter,
     pub gaps: Counter,
+    /// Seconds per round trip to a network backend (Redis); empty in memory.
+    pub backend_latency: Histogram,
+    /// Backend calls that failed or timed out (each answered 503).
+    pub backend_errors: Counter,
+    /// Times the node lost its backend subscription connection and opened
+    /// a new one.
+    pub backend_reconnects: Counter,
     rejections: Family<CodeLabel, Counter>,
     streams: Gauge,
     messages: Gauge,
@@ -58,6 +66,10 @@ impl Metrics {
             deliveries: Counter::default(),
             drops: Counter::default(),
             gaps: Counter::default(),
+            // 50 µs to about 1.6 s.
+            backend_latency: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            backend_errors: Counter::default(),
+            backend_reconnects: Counter::default(),
             rejections: Family::default(),
             streams: Gauge::default(),
             messages: Gauge::default(),
@@ -80,6 +92,21 @@ impl Metrics {
             "gaps",
             "Gap events sent to subscribers that missed dropped messages",
             metrics.gaps.clone(),
+        );
+        registry.register(
+            "backend_latency_seconds",
+            "Round-trip time of calls to the network backend (Redis)",
+            metrics.backend_latency.clone(),
+        );
+        registry.register(
+            "backend_errors",
+            "Calls to the network backend that failed or timed out",
+            metrics.backend_errors.clone(),
+        );
+        registry.register(
+            "backend_reconnects",
+            "Times the backend subscription connection was lost and reopened",
+            metrics.backend_reconnects.clone(),
         );
         registry.register(
             "rejections",

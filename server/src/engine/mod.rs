@@ -2,9 +2,9 @@
 //! create, read, post to and subscribe to streams, whatever holds them.
 //!
 //! # Why an enum over backends, not a trait
-//! [`Engine`] is an enum with one variant per backend (today only
-//! [`Engine::Memory`], the in-memory [`Store`]; issue 11 adds
-//! `Engine::Redis`). Each method is a `match` that calls the backend, so:
+//! [`Engine`] is an enum with one variant per backend:
+//! [`Engine::Memory`], the in-memory [`Store`], and [`Engine::Redis`]
+//! (`redis/`), which lets several nodes share streams. Each method is a `match` that calls the backend, so:
 //! - the hot path (post, and every subscriber's [`Subscription::next`]) has
 //!   no `Box<dyn Future>` and no vtable; a `dyn` trait with native
 //!   `async fn` would need boxing to be object-safe, a generic
@@ -33,6 +33,7 @@
 
 mod delivery;
 mod error;
+pub mod redis;
 mod subscription;
 
 use std::sync::Arc;
@@ -54,9 +55,11 @@ pub use subscription::Subscription;
 /// Where streams live. Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Engine {
-    /// Everything in this process's memory (the default, and the only
-    /// backend today).
+    /// Everything in this process's memory (the default).
     Memory(Arc<Store>),
+    /// Streams in Redis, shared by every node that uses the same Redis
+    /// (`--redis-url`).
+    Redis(Arc<redis::RedisEngine>),
 }
 
 /// A stream to create explicitly (`POST /streams`, `GET /new`).
@@ -78,6 +81,19 @@ impl Engine {
         Self::Memory(Arc::new(Store::new(limits, metrics)))
     }
 
+    /// The Redis backend: checks that Redis keeps nothing on disk (unless
+    /// `allow_persistent`), connects and subscribes.
+    pub async fn redis(
+        settings: &redis::Settings,
+        allow_persistent: bool,
+        limits: StoreLimits,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, redis::ConnectError> {
+        Ok(Self::Redis(
+            redis::RedisEngine::connect(settings, allow_persistent, limits, metrics).await?,
+        ))
+    }
+
     /// An in-memory engine with the product's defaults, for tests.
     #[cfg(test)]
     pub(crate) fn for_tests() -> Self {
@@ -91,6 +107,7 @@ impl Engine {
             Self::Memory(store) => {
                 Ok(store.create(new.name, new.private, new.ttl_secs, new.encryption)?)
             }
+            Self::Redis(redis) => redis.create(new).await,
         }
     }
 
@@ -98,6 +115,7 @@ impl Engine {
     pub async fn describe(&self, name: &StreamName) -> Result<Option<StreamInfo>, EngineError> {
         match self {
             Self::Memory(store) => Ok(store.get(name).map(|stream| stream.info())),
+            Self::Redis(redis) => redis.describe(name).await,
         }
     }
 
@@ -105,6 +123,7 @@ impl Engine {
     pub async fn list_public(&self) -> Result<Vec<StreamInfo>, EngineError> {
         match self {
             Self::Memory(store) => Ok(store.list_public()),
+            Self::Redis(redis) => redis.list_public().await,
         }
     }
 
@@ -119,6 +138,7 @@ impl Engine {
         self.refuse_when_stopping()?;
         match self {
             Self::Memory(store) => Ok(store.post(name, raw, kind)?),
+            Self::Redis(redis) => redis.post(name, raw, kind).await,
         }
     }
 
@@ -131,6 +151,7 @@ impl Engine {
     ) -> Result<Bytes, EngineError> {
         match self {
             Self::Memory(store) => Ok(store.page(name, page, limit)?),
+            Self::Redis(redis) => redis.page(name, page, limit).await,
         }
     }
 
@@ -138,6 +159,7 @@ impl Engine {
     pub async fn by_id(&self, name: &StreamName, id: &str) -> Result<Bytes, EngineError> {
         match self {
             Self::Memory(store) => Ok(store.by_id(name, id)?),
+            Self::Redis(redis) => redis.by_id(name, id).await,
         }
     }
 
@@ -150,6 +172,7 @@ impl Engine {
     ) -> Result<Vec<Message>, EngineError> {
         match self {
             Self::Memory(store) => Ok(store.recent(name, max_chars)),
+            Self::Redis(redis) => redis.recent(name, max_chars).await,
         }
     }
 
@@ -164,6 +187,7 @@ impl Engine {
         self.refuse_when_stopping()?;
         match self {
             Self::Memory(store) => Ok(Subscription::memory(store.subscribe(name, after)?)),
+            Self::Redis(redis) => Ok(Subscription::redis(redis.subscribe(name, after).await?)),
         }
     }
 
@@ -175,6 +199,7 @@ impl Engine {
                 store.publish_partial(partial);
                 Ok(())
             }
+            Self::Redis(redis) => redis.publish_partial(partial).await,
         }
     }
 
@@ -188,6 +213,7 @@ impl Engine {
     pub async fn stream_is_encrypted(&self, name: &StreamName) -> Result<bool, EngineError> {
         match self {
             Self::Memory(store) => Ok(store.stream_is_encrypted(name)),
+            Self::Redis(redis) => redis.stream_is_encrypted(name).await,
         }
     }
 
@@ -195,6 +221,7 @@ impl Engine {
     pub fn snapshot(&self) -> Snapshot {
         match self {
             Self::Memory(store) => store.snapshot(),
+            Self::Redis(redis) => redis.snapshot(),
         }
     }
 
@@ -203,6 +230,7 @@ impl Engine {
     pub fn spawn_maintenance(&self) -> JoinHandle<()> {
         match self {
             Self::Memory(store) => crate::store::spawn_sweeper(Arc::clone(store)),
+            Self::Redis(redis) => redis.spawn_maintenance(),
         }
     }
 
@@ -210,6 +238,7 @@ impl Engine {
     pub fn begin_shutdown(&self) {
         match self {
             Self::Memory(store) => store.begin_shutdown(),
+            Self::Redis(redis) => redis.begin_shutdown(),
         }
     }
 
@@ -233,6 +262,7 @@ impl Engine {
     pub fn watch_shutdown(&self) -> watch::Receiver<bool> {
         match self {
             Self::Memory(store) => store.watch_shutdown(),
+            Self::Redis(redis) => redis.watch_shutdown(),
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use malten_shared::wire::Cursor;
 
-use super::Delivery;
+use super::{redis, Delivery};
 use crate::store;
 
 /// One subscriber's position in one stream, and the way to wait for more.
@@ -19,6 +19,7 @@ pub struct Subscription(Backend);
 #[derive(Debug)]
 enum Backend {
     Memory(store::Subscription),
+    Redis(redis::Subscription),
 }
 
 impl Subscription {
@@ -26,10 +27,15 @@ impl Subscription {
         Self(Backend::Memory(subscription))
     }
 
+    pub(super) fn redis(subscription: redis::Subscription) -> Self {
+        Self(Backend::Redis(subscription))
+    }
+
     /// Waits for the next delivery; `None` once the subscription has ended.
     pub async fn next(&mut self) -> Option<Delivery> {
         match &mut self.0 {
             Backend::Memory(subscription) => subscription.next().await,
+            Backend::Redis(subscription) => subscription.next().await,
         }
     }
 
@@ -38,6 +44,7 @@ impl Subscription {
     pub fn cursor(&self) -> Cursor {
         match &self.0 {
             Backend::Memory(subscription) => subscription.cursor(),
+            Backend::Redis(subscription) => subscription.cursor(),
         }
     }
 }

@@ -45,7 +45,9 @@ pub struct Stored {
 }
 
 impl Stored {
-    fn new(message: Message, stored_at: Instant) -> Self {
+    /// Encodes `message` once. Backends fed from the network build one per
+    /// message received and share it among the node's subscribers.
+    pub fn new(message: Message, stored_at: Instant) -> Self {
         let json = serde_json::to_string(&message).expect("a message always serializes");
         let mut frame = String::new();
         let at = sse::write_event(&mut frame, Some(message.created), EventKind::Message, &json)

@@ -20,6 +20,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The app's own Redis when the suite runs on the Redis backend.
+    _redis: Option<malten_tests::redis_server::RedisServer>,
 }
 
 /// A server with the default configuration.
@@ -42,14 +44,27 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     config.llm_base_url = None;
     config.llm_rate_per_minute = 100_000;
     config.llm_rate_burst = 100_000;
+    // Memory unless asked: `MALTEN_TEST_REDIS=1` runs the suite with each
+    // app on a Redis of its own (docs/cluster.md, docs/testing.md).
+    config.redis_url = None;
     configure(&mut config);
+    let redis = if std::env::var_os("MALTEN_TEST_REDIS").is_some() && config.redis_url.is_none() {
+        let server = malten_tests::redis_server::RedisServer::start()
+            .await
+            .expect("redis-server for MALTEN_TEST_REDIS");
+        config.redis_url = Some(server.url().parse().unwrap());
+        Some(server)
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
     let server = tokio::spawn(malten_server::run(listener, config, async {
         let _ = rx.await;
     }));
-    TestApp {
+    let on_redis = redis.is_some();
+    let app = TestApp {
         addr,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -57,7 +72,21 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
             .unwrap(),
         shutdown: Some(tx),
         server: Some(server),
+        _redis: redis,
+    };
+    if on_redis {
+        // Connecting to Redis comes before serving: wait until the app
+        // answers, so raw-socket tests do not race its start.
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while app.client.get(app.url("/healthz")).send().await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the app did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
+    app
 }
 
 /// The API key the LLM tests configure; it must never leak either.

@@ -124,7 +124,47 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<FanoutResult> {
         sleep(POLL_EVERY).await;
     }
     let connect = move || async move { Ok(HttpConn::connect(addr).await?.publishing_to(STREAM)) };
-    let (result, _publisher) = measure("malten", server, subscribers, connect, spec).await?;
+    let (result, _publisher) = measure("malten", &[server], subscribers, connect, spec).await?;
+    Ok(result)
+}
+
+/// Malten on several nodes sharing one Redis (docs/cluster.md): the
+/// subscribers spread evenly over `nodes`, the publisher on the first. Every
+/// node counts every subscriber (presence is shared), so readiness is
+/// polled on the first. CPU is the sum over the nodes and `also` (Redis).
+pub async fn malten_nodes(
+    system: &'static str,
+    nodes: &[&Server],
+    also: &[&Server],
+    spec: Spec,
+) -> Result<FanoutResult> {
+    let addrs: Vec<_> = nodes.iter().map(|node| node.addr).collect();
+    ensure!(!addrs.is_empty(), "no node to measure");
+    let spread = addrs.clone();
+    let subscribers = connect_all(spec.subscribers, spec.deadline, move |index| {
+        SseConn::connect(spread[index % spread.len()], STREAM)
+    })
+    .await?;
+    let addr = addrs[0];
+    let mut poll = HttpConn::connect(addr).await?;
+    let path = format!("/streams/{STREAM}");
+    loop {
+        let observers = poll.get_json(&path).await?["observers"]
+            .as_u64()
+            .context("no `observers` in the stream's description")?;
+        if observers == spec.subscribers as u64 {
+            break;
+        }
+        ensure!(
+            Instant::now() < spec.deadline,
+            "{system} counts {observers} subscribers, expected {}",
+            spec.subscribers
+        );
+        sleep(POLL_EVERY).await;
+    }
+    let measured: Vec<&Server> = nodes.iter().chain(also).copied().collect();
+    let connect = move || async move { Ok(HttpConn::connect(addr).await?.publishing_to(STREAM)) };
+    let (result, _publisher) = measure(system, &measured, subscribers, connect, spec).await?;
     Ok(result)
 }
 
@@ -149,7 +189,7 @@ pub async fn redis(server: &Server, spec: Spec) -> Result<FanoutResult> {
         sleep(POLL_EVERY).await;
     }
     let connect = move || Publisher::connect(addr, STREAM);
-    let (result, publisher) = measure("redis", server, subscribers, connect, spec).await?;
+    let (result, publisher) = measure("redis", &[server], subscribers, connect, spec).await?;
     let expected = (spec.subscribers * spec.messages) as i64;
     if publisher.reached != expected {
         bail!(
@@ -164,7 +204,7 @@ pub async fn redis(server: &Server, spec: Spec) -> Result<FanoutResult> {
 /// publisher connection too, for checks on what it was told.
 async fn measure<S, P, F, Fut>(
     system: &'static str,
-    server: &Server,
+    servers: &[&Server],
     subscribers: Vec<S>,
     connect_publisher: F,
     spec: Spec,
@@ -180,7 +220,8 @@ where
     for conn in subscribers {
         tasks.spawn(follow(conn, spec.messages, stop_rx.clone()));
     }
-    let server_cpu_before = server.cpu_secs()?;
+    let servers_cpu = || -> Result<f64> { servers.iter().map(|server| server.cpu_secs()).sum() };
+    let server_cpu_before = servers_cpu()?;
     let client_cpu_before = cpu_secs("self")?;
     let machine_busy_before = machine_busy_secs()?;
     let (first_send_ns, last_ack_ns, publisher) = publish_on_own_thread(connect_publisher, spec)
@@ -206,7 +247,7 @@ where
             }
         }
     }
-    let server_cpu_s = server.cpu_secs()? - server_cpu_before;
+    let server_cpu_s = servers_cpu()? - server_cpu_before;
     let client_cpu_s = cpu_secs("self")? - client_cpu_before;
     let other_cpu_s = machine_busy_secs()? - machine_busy_before - server_cpu_s - client_cpu_s;
     drop(open);

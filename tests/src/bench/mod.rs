@@ -13,7 +13,8 @@
 //! - [`http`], [`sse`]: the thin clients (HTTP/1.1 publisher and polls, SSE
 //!   subscriber); [`resp`]: Redis subscribers and publisher, on the `redis`
 //!   crate.
-//! - [`fanout`]: one publisher, N subscribers, M messages.
+//! - [`fanout`]: one publisher, N subscribers, M messages; also over
+//!   several Malten nodes sharing a Redis (the scale-out run).
 //! - [`idle`]: K quiet subscriptions and the server memory they take.
 //! - [`report`]: the machine line and the Markdown tables.
 //!

@@ -126,6 +126,16 @@ pub fn check_redis(binary: &str) -> Result<String> {
 /// Starts Malten on a free port with limits raised far above what the
 /// benchmark uses, and waits for its "listening" log line.
 pub async fn start_malten(binary: &Path, connections: usize, deadline: Instant) -> Result<Server> {
+    start_malten_with(binary, connections, deadline, &[]).await
+}
+
+/// [`start_malten`] with extra flags (e.g. `--redis-url`).
+pub async fn start_malten_with(
+    binary: &Path,
+    connections: usize,
+    deadline: Instant,
+    extra: &[&str],
+) -> Result<Server> {
     let port = free_port()?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut command = Command::new(binary);
@@ -137,6 +147,7 @@ pub async fn start_malten(binary: &Path, connections: usize, deadline: Instant) 
         .args(["--max-memory-bytes", &(1u64 << 30).to_string()])
         .arg("--max-connections-per-ip")
         .arg((connections + 100).to_string())
+        .args(extra)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1");
     spawn("malten", command, addr, "malten listening", deadline).await

@@ -106,6 +106,9 @@ pub struct Results {
     /// The fan-out again, both systems paced at the same rate, derived from
     /// Redis's unpaced deliveries/s: latency at equal load.
     pub paced: Vec<FanoutResult>,
+    /// The scale-out run (docs/cluster.md): one node in memory, one node on
+    /// Redis, three nodes on Redis, and Redis pub/sub, same fan-out each.
+    pub cluster: Vec<FanoutResult>,
     pub idle: Vec<IdleResult>,
 }
 
@@ -127,6 +130,7 @@ impl Results {
         self.fanout
             .iter()
             .chain(&self.paced)
+            .chain(&self.cluster)
             .all(|r| !r.summary.any_loss() && r.summary.duplicates == 0)
     }
 
@@ -139,6 +143,13 @@ impl Results {
             &mut out,
             &self.paced,
             "Fan-out at equal load (both publishers paced at half of Redis's deliveries/s above)",
+        );
+        fanout_table(
+            &mut out,
+            &self.cluster,
+            "Scale-out (docs/cluster.md): one node in memory, one node on Redis, three nodes on \
+             Redis with the subscribers spread over them (publisher on the first), and Redis \
+             pub/sub itself; server CPU sums every node and Redis",
         );
         self.idle_table(&mut out);
         self.targets_table(&mut out);

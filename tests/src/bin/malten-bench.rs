@@ -1,5 +1,6 @@
 //! `malten-bench`: Malten's fan-out throughput and latency, and the memory
-//! cost of idle subscribers, against Redis pub/sub in the same run.
+//! cost of idle subscribers, against Redis pub/sub in the same run; and the
+//! scale-out fan-out (one node in memory, one and three nodes on Redis).
 //!
 //! ```text
 //! cargo build --release -p malten-server -p malten-tests
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
+use malten_tests::bench::process::start_malten_with;
 use malten_tests::bench::process::{check_redis, locate_malten, start_malten, start_redis};
 use malten_tests::bench::process::{machine_busy_secs, Server, STARTUP_TIMEOUT};
 use malten_tests::bench::report::{Machine, Results, TARGET_DELIVERY_RATIO};
@@ -61,6 +63,11 @@ struct Args {
     /// no --rate is given.
     #[arg(long)]
     skip_paced: bool,
+    /// Skip the scale-out fan-out (one node in memory, one node on Redis,
+    /// three nodes on Redis, Redis pub/sub), which runs when Redis is
+    /// measured.
+    #[arg(long)]
+    skip_cluster: bool,
     /// Small sizes, for a smoke run.
     #[arg(long)]
     quick: bool,
@@ -138,7 +145,15 @@ async fn run(args: Args) -> Result<bool> {
     };
     let redis_bin = (!args.skip_redis).then_some(args.redis_bin.as_str());
     let paced = !args.skip_paced && args.rate.is_none();
-    let scenarios = scenarios(&malten_bin, redis_bin, fanout_spec, paced, idle_spec);
+    let cluster = !args.skip_cluster;
+    let scenarios = scenarios(
+        &malten_bin,
+        redis_bin,
+        fanout_spec,
+        paced,
+        cluster,
+        idle_spec,
+    );
     // Dropping the scenarios (deadline or signal) drops the servers, which
     // kills them.
     let results = tokio::select! {
@@ -156,6 +171,7 @@ async fn scenarios(
     redis_bin: Option<&str>,
     fanout_spec: fanout::Spec,
     paced: bool,
+    cluster: bool,
     idle_spec: idle::Spec,
 ) -> Result<Results> {
     let mut results = Results::default();
@@ -178,6 +194,10 @@ async fn scenarios(
             ..fanout_spec
         };
         results.paced = fanout_both(malten_bin, redis_bin, spec).await?;
+    }
+
+    if let Some(redis_bin) = redis_bin.filter(|_| cluster) {
+        results.cluster = cluster_run(malten_bin, redis_bin, fanout_spec).await?;
     }
 
     if idle_spec.connections > 0 {
@@ -224,6 +244,51 @@ async fn fanout_both(
         let outcome = fanout::redis(&server, spec).await;
         results.push(stop_after(server, outcome).await?);
     }
+    Ok(results)
+}
+
+/// The scale-out fan-out (docs/cluster.md): the same `spec` on one node in
+/// memory, one node on Redis, three nodes on one Redis (subscribers spread
+/// over them), and Redis pub/sub itself; fresh processes for each.
+async fn cluster_run(
+    malten_bin: &std::path::Path,
+    redis_bin: &str,
+    spec: fanout::Spec,
+) -> Result<Vec<fanout::FanoutResult>> {
+    let startup = || spec.deadline.min(Instant::now() + STARTUP_TIMEOUT);
+    let size = format!(
+        "scale-out: {} subscribers, {} messages, window {}",
+        spec.subscribers, spec.messages, spec.window
+    );
+    let mut results = Vec::new();
+    progress("malten", &size);
+    let server = start_malten(malten_bin, spec.subscribers, startup()).await?;
+    let outcome = fanout::malten(&server, spec).await;
+    results.push(stop_after(server, outcome).await?);
+    for (system, count) in [("malten on redis", 1), ("3 × malten on redis", 3)] {
+        progress(system, &size);
+        let redis = start_redis(redis_bin, 100, startup()).await?;
+        let url = format!("redis://{}", redis.addr);
+        let mut nodes = Vec::new();
+        for _ in 0..count {
+            let extra = ["--redis-url", url.as_str()];
+            nodes.push(start_malten_with(malten_bin, spec.subscribers, startup(), &extra).await?);
+        }
+        let refs: Vec<&Server> = nodes.iter().collect();
+        let outcome = fanout::malten_nodes(system, &refs, &[&redis], spec).await;
+        let mut nodes = nodes.into_iter();
+        let first = nodes.next().context("no node")?;
+        let outcome = stop_after(first, outcome).await;
+        for node in nodes {
+            node.stop().await?;
+        }
+        redis.stop().await?;
+        results.push(outcome?);
+    }
+    progress("redis", &size);
+    let server = start_redis(redis_bin, spec.subscribers, startup()).await?;
+    let outcome = fanout::redis(&server, spec).await;
+    results.push(stop_after(server, outcome).await?);
     Ok(results)
 }
 
