@@ -242,13 +242,15 @@ impl Engine {
         }
     }
 
-    /// Once shutdown has begun, new streams, posts and subscriptions are
-    /// refused with [`EngineError::ShuttingDown`] (503 `shutting_down`): a
-    /// post accepted now could be lost with the process, and a subscriber
-    /// would be told to go at once.
+    /// Once shutdown has begun, the memory backend refuses new streams,
+    /// posts and subscriptions with [`EngineError::ShuttingDown`] (503
+    /// `shutting_down`): a post accepted now would be lost with the process,
+    /// and a subscriber would be told to go at once. The Redis backend keeps
+    /// accepting until the node stops: what it accepts outlives the node.
     fn refuse_when_stopping(&self) -> Result<(), EngineError> {
         let stopping = match self {
             Self::Memory(store) => store.is_shutting_down(),
+            Self::Redis(_) => false,
         };
         if stopping {
             Err(EngineError::ShuttingDown)
