@@ -3,12 +3,11 @@
 
 use gloo_net::http::{Request, Response};
 use malten_shared::crypto::EncryptionParams;
+use malten_shared::link::percent_encode;
 use malten_shared::wire::{CommandsInfo, Cursor, ErrorBody, Message, StreamInfo};
 use malten_shared::StreamName;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-
-use crate::route::percent_encode;
 
 /// A failed call, with a sentence that can be shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,13 +9,12 @@
 //! The browser parses the frames; the event names it listens for are
 //! `malten_shared::wire::EventKind`'s, the same the server writes.
 
+use malten_shared::link::percent_encode;
 use malten_shared::wire::{Cursor, EventKind, Gap, Message, Partial, Presence, SystemNotice};
 use malten_shared::StreamName;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 use web_sys::{EventSource, MessageEvent};
-
-use crate::route::percent_encode;
 
 /// What arrives on the live connection.
 #[derive(Debug, Clone)]

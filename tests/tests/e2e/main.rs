@@ -6,6 +6,7 @@
 mod browser;
 mod cli;
 mod llm;
+mod pin;
 mod process;
 mod proxy;
 mod screenshots;
