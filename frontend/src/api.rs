@@ -153,6 +153,20 @@ pub async fn older_messages(
     .await
 }
 
+/// `GET /messages` forward from `after`, at most one message: only asked
+/// to learn whether the server still accepts the cursor (it answers
+/// `invalid_cursor` for one it cannot have issued, such as after it restarted
+/// with its clock behind).
+pub async fn probe_cursor(stream: &StreamName, after: Cursor) -> Result<(), ApiFailure> {
+    get::<Vec<Message>>(&format!(
+        "/messages?stream={}&limit=1&last={}",
+        percent_encode(stream.as_str()),
+        after.0
+    ))
+    .await
+    .map(drop)
+}
+
 /// `GET /commands`: whether the server has an LLM.
 pub async fn commands_info() -> Result<CommandsInfo, ApiFailure> {
     get("/commands").await

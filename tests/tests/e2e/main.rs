@@ -9,6 +9,7 @@ mod llm;
 mod pin;
 mod process;
 mod proxy;
+mod reconnect;
 mod screenshots;
 mod toolchain;
 mod web_perf;

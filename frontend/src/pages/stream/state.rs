@@ -136,6 +136,6 @@ impl Page {
         self.history.messages.set(shown);
         self.phase.set(Phase::Ready);
         scroll_to_bottom(self.history.list);
-        self.connect(newest);
+        self.connect(Some(newest));
     }
 }
