@@ -123,20 +123,34 @@ impl Page {
         let refusals = connection.refusals.get_value();
         connection.refusals.set_value(refusals.saturating_add(1));
         let after = match resume {
-            Some(cursor) => match api::probe_cursor(&self.name(), cursor).await {
-                Err(failure) if failure.code.as_deref() == Some("invalid_cursor") => {
-                    self.history.append(Shown::notice(
-                        format!("restart-{}", js_sys::Date::now()),
-                        Cursor::START,
-                        RESTARTED,
-                    ));
-                    return self.connect(None);
+            Some(cursor) => {
+                let probe = api::probe_cursor(&self.name(), cursor).await;
+                if !self.is_open() {
+                    return;
                 }
-                _ => Some(cursor),
-            },
+                match probe {
+                    Err(failure) if failure.code.as_deref() == Some("invalid_cursor") => {
+                        self.history.append(Shown::notice(
+                            format!("restart-{}", js_sys::Date::now()),
+                            Cursor::START,
+                            RESTARTED,
+                        ));
+                        return self.connect(None);
+                    }
+                    _ => Some(cursor),
+                }
+            }
             None => None,
         };
-        set_timeout(move || self.connect(after), backoff(refusals));
+        set_timeout(
+            move || {
+                // Not if the page was left during the pause.
+                if self.is_open() {
+                    self.connect(after);
+                }
+            },
+            backoff(refusals),
+        );
     }
 }
 

@@ -64,6 +64,12 @@ impl Page {
         }
     }
 
+    /// Whether the page is still shown (its state is dropped when it is
+    /// left), for work that resumes after a pause.
+    pub(super) fn is_open(&self) -> bool {
+        self.name.try_with_value(|_| ()).is_some()
+    }
+
     pub(super) fn name(&self) -> StreamName {
         self.name.get_value()
     }
