@@ -3,12 +3,11 @@
 
 use gloo_net::http::{Request, Response};
 use malten_shared::crypto::EncryptionParams;
+use malten_shared::link::percent_encode;
 use malten_shared::wire::{CommandsInfo, Cursor, ErrorBody, Message, StreamInfo};
 use malten_shared::StreamName;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-
-use crate::route::percent_encode;
 
 /// A failed call, with a sentence that can be shown to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +151,20 @@ pub async fn older_messages(
         percent_encode(stream.as_str())
     ))
     .await
+}
+
+/// `GET /messages` forward from `after`, at most one message: only asked
+/// to learn whether the server still accepts the cursor (it answers
+/// `invalid_cursor` for one it cannot have issued, such as after it restarted
+/// with its clock behind).
+pub async fn probe_cursor(stream: &StreamName, after: Cursor) -> Result<(), ApiFailure> {
+    get::<Vec<Message>>(&format!(
+        "/messages?stream={}&limit=1&last={}",
+        percent_encode(stream.as_str()),
+        after.0
+    ))
+    .await
+    .map(drop)
 }
 
 /// `GET /commands`: whether the server has an LLM.

@@ -7,7 +7,9 @@
 //! as HTML ([`linkify`] only ever makes `http(s)` links).
 //!
 //! # Layout
-//! - [`route`]: what the URL fragment asks for (`#stream`, `#stream/secret`).
+//! - [`route`]: what the URL fragment asks for (`#stream`, `#stream/secret`,
+//!   each with an optional `!pin`).
+//! - [`trust`]: whether the stream is the one its link is for (the pin).
 //! - [`api`], [`events`]: HTTP calls and the live `EventSource`.
 //! - [`keys`], [`storage`]: envelope v1 with WebCrypto; where passphrases live.
 //! - [`pages`]: explore, create, stream. [`components`]: their pieces.
@@ -23,6 +25,7 @@ pub mod pages;
 pub mod perf;
 pub mod route;
 pub mod storage;
+pub mod trust;
 
 use leptos::prelude::*;
 
@@ -56,7 +59,7 @@ pub fn App() -> impl IntoView {
         <main>
             {move || match route.get() {
                 Route::Explore => view! { <Explore /> <CreateStream /> }.into_any(),
-                Route::Stream { name, secret } => view! { <StreamPage name secret /> }.into_any(),
+                Route::Stream(link) => view! { <StreamPage link /> }.into_any(),
                 Route::Invalid(reason) => view! {
                     <p class="error" role="alert" data-testid="route-error">{reason}</p>
                 }.into_any(),

@@ -24,6 +24,7 @@
 //! still expects an encrypted stream: [`Link::expectation`].
 
 use std::fmt;
+use std::str::FromStr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -138,6 +139,16 @@ impl fmt::Display for Pin {
             Pin::Plain => f.write_str("p"),
             Pin::Encrypted { fingerprint } => write!(f, "e{fingerprint}"),
         }
+    }
+}
+
+/// A pin as written after `!` in a link (`p` or `e<fingerprint>`), for
+/// clients that keep a stream's pin on their own, away from its link.
+impl FromStr for Pin {
+    type Err = LinkError;
+
+    fn from_str(text: &str) -> Result<Pin, LinkError> {
+        Pin::parse(text)
     }
 }
 

@@ -14,6 +14,10 @@ pub fn Composer(
     draft: RwSignal<String>,
     /// Whether a nickname can be attached (it travels inside the envelope).
     encrypted: bool,
+    /// Nothing may be sent here (the stream is not the one the link is
+    /// for); the page refuses a send on its own as well.
+    #[prop(optional)]
+    refused: bool,
     #[prop(into)] busy: Signal<bool>,
     #[prop(into)] error: Signal<Option<String>>,
     /// Called with the text and the nickname (empty for none).
@@ -31,6 +35,8 @@ pub fn Composer(
     let send = {
         let on_send = on_send.clone();
         move || {
+            // A refused page disables the controls; its send path refuses on
+            // its own too, so that check is not left to the buttons.
             if problem().is_none() && !busy.get_untracked() {
                 storage::keep_nick(&nick.get_untracked());
                 on_send(draft.get_untracked(), nick.get_untracked());
@@ -67,6 +73,7 @@ pub fn Composer(
                 rows="2"
                 placeholder="Write a message… (/ai to ask the LLM)"
                 data-testid="composer-input"
+                disabled=refused
                 prop:value=move || draft.get()
                 on:input=move |ev| draft.set(event_target_value(&ev))
                 on:keydown=send_on_enter
@@ -80,7 +87,7 @@ pub fn Composer(
                     {move || format!("{}/{}", chars(), MAX_MESSAGE_CHARS)}
                 </span>
                 {move || error.get().map(|err| view! { <span class="error" role="alert" data-testid="send-error">{err}</span> })}
-                <button type="submit" data-testid="send" disabled=move || busy.get() || problem().is_some()>
+                <button type="submit" data-testid="send" disabled=move || refused || busy.get() || problem().is_some()>
                     "Send"
                 </button>
             </div>

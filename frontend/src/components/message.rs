@@ -1,11 +1,11 @@
 //! One message as shown: its text (never HTML), nickname, time and privacy.
 
 use leptos::prelude::*;
+use malten_shared::link::Link;
 use malten_shared::wire::Cursor;
 
 use super::privacy_badge::{Privacy, PrivacyBadge};
 use crate::linkify::{segments, Segment};
-use crate::route::Route;
 
 /// A message ready to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub fn MessageView(message: Shown) -> impl IntoView {
                     .into_any()
             }
             Segment::Stream(name) => {
-                let href = Route::stream_fragment(&name, None);
+                let href = Link::bare(name.clone()).fragment();
                 view! { <a href=href>{format!("#{name}")}</a> }.into_any()
             }
         })

@@ -1,10 +1,18 @@
 //! Share a stream: the link, and for an encrypted stream the link with its
 //! secret, with a plain warning about what that second link gives away.
+//!
+//! Links to an encrypted stream are pinned (`!e<fingerprint>`, see
+//! [`malten_shared::link`]): whoever opens one is warned, and sends nothing,
+//! if the stream under that name is no longer this one (made again as plain
+//! text or with another salt). Links to a plain stream carry no pin: anyone
+//! may read and post to a plain stream, so a pin `p` would protect nothing
+//! (a post of plain text to a stream made again encrypted is refused by the
+//! server anyway).
 
 use leptos::prelude::*;
+use malten_shared::link::Link;
+use malten_shared::wire::StreamInfo;
 use malten_shared::StreamName;
-
-use crate::route::Route;
 
 fn origin() -> String {
     web_sys::window()
@@ -23,21 +31,38 @@ fn copy(text: String, copied: RwSignal<Option<&'static str>>, which: &'static st
     }
 }
 
+/// The link to share for `info` (`None`: the stream does not exist yet),
+/// with `secret` if given: pinned for an encrypted stream, bare for a plain
+/// one.
+pub fn share_link(name: &StreamName, info: Option<&StreamInfo>, secret: Option<&str>) -> Link {
+    match info {
+        Some(info) if info.encrypted => Link::pinned(info, secret),
+        _ => Link::bare(name.clone()),
+    }
+}
+
 #[component]
-pub fn SharePanel(name: StreamName, #[prop(into)] secret: Signal<Option<String>>) -> impl IntoView {
+pub fn SharePanel(
+    name: StreamName,
+    #[prop(into)] info: Signal<Option<StreamInfo>>,
+    #[prop(into)] secret: Signal<Option<String>>,
+) -> impl IntoView {
     let copied = RwSignal::new(None::<&'static str>);
-    let plain_link = format!("{}/{}", origin(), Route::stream_fragment(&name, None));
-    let secret_link = {
+    let plain_link = {
         let name = name.clone();
         move || {
-            secret.get().map(|secret| {
-                format!(
-                    "{}/{}",
-                    origin(),
-                    Route::stream_fragment(&name, Some(&secret))
-                )
-            })
+            let link = info.with(|info| share_link(&name, info.as_ref(), None));
+            format!("{}/{}", origin(), link.fragment())
         }
+    };
+    let secret_link = move || {
+        let secret = secret.get()?;
+        let link = info.with(|info| {
+            info.as_ref()
+                .filter(|info| info.encrypted)
+                .map(|info| share_link(&name, Some(info), Some(&secret)))
+        })?;
+        Some(format!("{}/{}", origin(), link.fragment()))
     };
     let plain_for_copy = plain_link.clone();
     view! {
@@ -45,8 +70,8 @@ pub fn SharePanel(name: StreamName, #[prop(into)] secret: Signal<Option<String>>
             <summary>"Share"</summary>
             <label for="share-link">"Link"</label>
             <div class="row">
-                <input id="share-link" readonly data-testid="share-link" prop:value=plain_link.clone() />
-                <button type="button" on:click=move |_| copy(plain_for_copy.clone(), copied, "link")>
+                <input id="share-link" readonly data-testid="share-link" prop:value=plain_link />
+                <button type="button" on:click=move |_| copy(plain_for_copy(), copied, "link")>
                     "Copy"
                 </button>
             </div>
@@ -69,5 +94,53 @@ pub fn SharePanel(name: StreamName, #[prop(into)] secret: Signal<Option<String>>
             })}
             {move || copied.get().map(|which| view! { <p class="status" role="status">{format!("Copied the {which}.")}</p> })}
         </details>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use malten_shared::crypto::EncryptionParams;
+    use malten_shared::link::{fingerprint, Expectation};
+    use malten_shared::wire::Cursor;
+
+    use super::*;
+
+    fn info(encryption: Option<EncryptionParams>) -> StreamInfo {
+        StreamInfo {
+            stream: StreamName::parse("room").unwrap(),
+            private: true,
+            ttl: 1024,
+            updated: Cursor::default(),
+            messages: 0,
+            observers: 0,
+            encrypted: encryption.is_some(),
+            encryption,
+        }
+    }
+
+    #[test]
+    fn links_to_an_encrypted_stream_are_pinned_with_and_without_the_passphrase() {
+        let params =
+            EncryptionParams::from_parts(&[7; 16], 600_000, format!("AQ{}", "A".repeat(62)));
+        let fp = fingerprint(&params);
+        let info = info(Some(params));
+        let name = info.stream.clone();
+        assert_eq!(
+            share_link(&name, Some(&info), Some("tulip anchor")).fragment(),
+            format!("#room/tulip%20anchor!e{fp}")
+        );
+        let without = share_link(&name, Some(&info), None);
+        assert_eq!(without.fragment(), format!("#room!e{fp}"));
+        assert!(matches!(without.expectation(), Expectation::Pinned(_)));
+    }
+
+    #[test]
+    fn links_to_a_plain_or_new_stream_are_bare() {
+        let name = StreamName::parse("room").unwrap();
+        assert_eq!(
+            share_link(&name, Some(&info(None)), None).fragment(),
+            "#room"
+        );
+        assert_eq!(share_link(&name, None, None).fragment(), "#room");
     }
 }

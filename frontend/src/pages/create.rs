@@ -4,11 +4,11 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use malten_shared::limits::DEFAULT_TTL_SECS;
+use malten_shared::link::{Link, Pin};
 use malten_shared::StreamName;
 
 use crate::api::{self, NewStream};
 use crate::keys::{generate_passphrase, Key};
-use crate::route::Route;
 use crate::storage;
 
 fn navigate(fragment: &str) {
@@ -27,7 +27,10 @@ struct Request {
     remember: bool,
 }
 
-/// Creates the stream (deriving its key first if encrypted) and opens it.
+/// Creates the stream (deriving its key first if encrypted) and opens it
+/// through its pinned link. A name that is taken is an error and nothing
+/// else: the app never falls back to posting into the existing stream,
+/// which may be plain text or someone else's.
 async fn create(request: Request) -> Result<(), String> {
     let name = if request.name.trim().is_empty() {
         None
@@ -44,19 +47,34 @@ async fn create(request: Request) -> Result<(), String> {
         None => (false, None),
     };
     let info = api::create_stream(&NewStream {
-        stream: name.map(String::from),
+        stream: name.as_ref().map(ToString::to_string),
         private: !request.public,
         ttl: request.ttl,
         encrypted,
         encryption,
     })
     .await
-    .map_err(|err| err.to_string())?;
+    .map_err(|err| match (err.code.as_deref(), &name) {
+        (Some("stream_exists"), Some(name)) => taken(name, encrypted),
+        _ => err.to_string(),
+    })?;
     if let Some(passphrase) = &request.passphrase {
-        storage::keep_passphrase(&info.stream, passphrase, request.remember);
+        storage::keep_passphrase(&info.stream, passphrase, &Pin::of(&info), request.remember);
     }
-    navigate(&Route::stream_fragment(&info.stream, None));
+    navigate(&Link::pinned(&info, None).fragment());
     Ok(())
+}
+
+/// Why a create with a name that is taken sends nothing.
+fn taken(name: &StreamName, encrypted: bool) -> String {
+    if encrypted {
+        format!(
+            "A stream named {name} already exists, and it is not the encrypted stream you asked \
+             for: nothing was sent to it. Choose another name, or leave the name empty."
+        )
+    } else {
+        format!("A stream named {name} already exists. Choose another name, or open it.")
+    }
 }
 
 #[component]
@@ -179,7 +197,7 @@ pub fn GoToStream() -> impl IntoView {
             Ok(stream) => {
                 error.set(None);
                 name.set(String::new());
-                navigate(&Route::stream_fragment(&stream, None));
+                navigate(&Link::bare(stream).fragment());
             }
             Err(err) => error.set(Some(err.to_string())),
         }

@@ -1,11 +1,11 @@
 //! The explore screen: the public streams, with their activity.
 
 use leptos::prelude::*;
+use malten_shared::link::Link;
 use malten_shared::wire::StreamInfo;
 
 use crate::api;
 use crate::components::privacy_badge::{Privacy, PrivacyBadge};
-use crate::route::Route;
 
 #[component]
 pub fn Explore() -> impl IntoView {
@@ -36,7 +36,7 @@ pub fn Explore() -> impl IntoView {
 
 #[component]
 fn StreamRow(info: StreamInfo) -> impl IntoView {
-    let href = Route::stream_fragment(&info.stream, None);
+    let href = Link::bare(info.stream.clone()).fragment();
     let privacy = if info.encrypted {
         Privacy::EndToEnd
     } else {

@@ -144,6 +144,17 @@ fn the_share_link_without_the_passphrase_keeps_the_pin() {
     assert!(shared.fragment().starts_with("#room!e"));
 }
 
+#[test]
+fn a_pin_reads_back_from_its_text() {
+    let encrypted = Pin::of(&info("room", Some(params(7))));
+    for pin in [Pin::Plain, encrypted] {
+        assert_eq!(pin.to_string().parse::<Pin>(), Ok(pin));
+    }
+    for bad in ["", "P", "pp", "e", "eFizDBPBOVXEErg7", "x"] {
+        assert_eq!(bad.parse::<Pin>(), Err(LinkError::BadPin), "{bad:?}");
+    }
+}
+
 proptest! {
     #[test]
     fn links_round_trip_through_their_fragment(

@@ -151,11 +151,13 @@ async fn a_private_link_with_the_secret_opens_and_decrypts_at_once() {
     creator.send_message("for link holders only").await;
     let link = creator.value_of("[data-testid=share-secret-link]").await;
     let fragment = link.split_once('#').expect("a fragment").1.to_owned();
-    let (stream, secret) = fragment.split_once('/').expect("stream/secret");
+    let (stream, rest) = fragment.split_once('/').expect("stream/secret!pin");
+    let (secret, pin) = rest.split_once('!').expect("secret!pin");
     assert_eq!(stream.len(), 22, "a random 128-bit id");
-    // README: "Share" gives the link without the passphrase too.
+    assert!(pin.starts_with('e') && pin.len() == 17, "pinned: {pin}");
+    // README: "Share" gives the link without the passphrase too, pinned.
     let plain_link = creator.value_of("[data-testid=share-link]").await;
-    assert_eq!(plain_link, server.url(&format!("/#{stream}")));
+    assert_eq!(plain_link, server.url(&format!("/#{stream}!{pin}")));
     assert!(!plain_link.contains(secret), "{plain_link}");
     // README: the stream and its messages are labelled end-to-end encrypted.
     let labels = privacy_labels(&creator).await;
@@ -180,9 +182,9 @@ async fn a_private_link_with_the_secret_opens_and_decrypts_at_once() {
         0,
         "no prompt"
     );
-    // The secret does not linger in the address bar.
+    // The secret does not linger in the address bar; the pin does.
     let url = guest.client.current_url().await.unwrap();
-    assert_eq!(url.fragment(), Some(stream));
+    assert_eq!(url.fragment(), Some(&*format!("{stream}!{pin}")));
     tokio::join!(creator.close(), guest.close());
 }
 

@@ -6,8 +6,10 @@
 mod browser;
 mod cli;
 mod llm;
+mod pin;
 mod process;
 mod proxy;
+mod reconnect;
 mod screenshots;
 mod toolchain;
 mod web_perf;

@@ -30,9 +30,13 @@ impl Compose {
 
 impl Page {
     /// Sends the draft: sealed in an encrypted stream, as text otherwise;
-    /// `/ai …` goes to the LLM.
+    /// `/ai …` goes to the LLM. Nothing goes to a stream that is not the
+    /// one the link is for.
     pub(super) async fn send(self, text: String, nick: String) {
         let composer = self.composer;
+        if let Some(reason) = self.refusal() {
+            return composer.error.set(Some(reason));
+        }
         composer.error.set(None);
         if let Some(prompt) = llm_prompt(&text) {
             let prompt = prompt.to_owned();
@@ -47,13 +51,17 @@ impl Page {
         }
     }
 
-    /// Posts one message and shows it at once.
+    /// Posts one message and shows it at once; refused (whatever the
+    /// buttons say) when the stream is not the one the link is for.
     pub(super) async fn post(
         self,
         text: &str,
         nick: &str,
         kind: PlaintextKind,
     ) -> Result<(), String> {
+        if let Some(reason) = self.refusal() {
+            return Err(reason);
+        }
         let body = self.seal(text, nick, kind).await?;
         let stored = api::post_message(&self.name(), &body)
             .await

@@ -1,6 +1,15 @@
 //! The live connection: opening it after the history, handling its events
 //! one at a time and in order, and what it says about the stream's
 //! presence (how many are watching) and its own health (reconnecting).
+//!
+//! When the server refuses the connection (the browser then gives up for
+//! good), the page opens a new one: from the same cursor if the server still
+//! accepts it (after a pause that grows with each refusal), or, if the
+//! server answers `invalid_cursor` (it cannot have issued that cursor, as
+//! after a restart), from the next new message, saying that messages sent
+//! meanwhile may be missing. It is never left silently dead.
+
+use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -9,8 +18,19 @@ use leptos::task::spawn_local;
 use malten_shared::wire::{Cursor, MessageKind};
 
 use super::state::{Page, Phase};
+use crate::api;
 use crate::components::message::Shown;
 use crate::events::{Live, LiveStream};
+
+/// Shown when the live connection has to start again from new messages.
+pub(super) const RESTARTED: &str = "The server could not resume the live connection where this \
+page left off (it may have restarted). New messages show again from now on; messages sent \
+meanwhile may be missing: reload the page to see them.";
+
+/// The pause before the `n`-th reconnection in a row after a refusal.
+pub(super) fn backoff(refusals: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << refusals.min(6)).min(30_000))
+}
 
 /// The live subscription and what it reports.
 #[derive(Clone, Copy)]
@@ -21,6 +41,8 @@ pub(super) struct Connection {
     pub(super) reconnecting: RwSignal<bool>,
     /// How many are watching the stream, this tab included.
     pub(super) observers: RwSignal<usize>,
+    /// Refusals in a row since the connection was last open.
+    pub(super) refusals: StoredValue<u32>,
 }
 
 impl Connection {
@@ -29,13 +51,15 @@ impl Connection {
             live: StoredValue::new_local(None),
             reconnecting: RwSignal::new(false),
             observers: RwSignal::new(0),
+            refusals: StoredValue::new(0),
         }
     }
 }
 
 impl Page {
-    /// Subscribes after `after`; events are handled in the order they came.
-    pub(super) fn connect(self, after: Cursor) {
+    /// Subscribes after `after` (from the next new message when `None`);
+    /// events are handled in the order they came.
+    pub(super) fn connect(self, after: Option<Cursor>) {
         // Fed by the browser's `EventSource` callbacks, which cannot wait;
         // the queue only grows while an event is being decrypted.
         let (sender, mut receiver) = mpsc::unbounded::<Live>();
@@ -79,7 +103,67 @@ impl Page {
             )),
             Live::Partial(partial) => self.llm.preview_piece(&partial.delta, partial.done),
             Live::Reconnecting => self.connection.reconnecting.set(true),
-            Live::Open => self.connection.reconnecting.set(false),
+            Live::Refused => self.reconnect().await,
+            Live::Open => {
+                self.connection.refusals.set_value(0);
+                self.connection.reconnecting.set(false);
+            }
         }
+    }
+
+    /// After a refusal: a new connection, from the same cursor if the
+    /// server still accepts it, otherwise from now on, with a notice.
+    async fn reconnect(self) {
+        let connection = self.connection;
+        connection.reconnecting.set(true);
+        let resume = connection
+            .live
+            .with_value(|live| live.as_ref().and_then(LiveStream::resume_cursor));
+        connection.live.set_value(None);
+        let refusals = connection.refusals.get_value();
+        connection.refusals.set_value(refusals.saturating_add(1));
+        let after = match resume {
+            Some(cursor) => {
+                let probe = api::probe_cursor(&self.name(), cursor).await;
+                if !self.is_open() {
+                    return;
+                }
+                match probe {
+                    Err(failure) if failure.code.as_deref() == Some("invalid_cursor") => {
+                        self.history.append(Shown::notice(
+                            format!("restart-{}", js_sys::Date::now()),
+                            Cursor::START,
+                            RESTARTED,
+                        ));
+                        return self.connect(None);
+                    }
+                    _ => Some(cursor),
+                }
+            }
+            None => None,
+        };
+        set_timeout(
+            move || {
+                // Not if the page was left during the pause.
+                if self.is_open() {
+                    self.connect(after);
+                }
+            },
+            backoff(refusals),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_back_off_up_to_half_a_minute() {
+        assert_eq!(backoff(0), Duration::from_millis(500));
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(6), Duration::from_secs(30));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(30));
     }
 }

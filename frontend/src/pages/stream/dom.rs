@@ -3,17 +3,18 @@
 
 use leptos::html::Ol;
 use leptos::prelude::*;
-use malten_shared::StreamName;
+use malten_shared::link::Link;
 
 pub(super) fn confirm(question: &str) -> bool {
     web_sys::window().is_some_and(|window| window.confirm_with_message(question).unwrap_or(false))
 }
 
-/// Replaces `#name/secret` by `#name` without a navigation, so the secret
-/// does not stay in the address bar (it is kept for this tab).
-pub(super) fn hide_secret_from_address_bar(name: &StreamName) {
+/// Replaces `#name/secret!pin` by `link` (the same without the secret)
+/// without a navigation, so the secret does not stay in the address bar (it
+/// is kept for this tab).
+pub(super) fn hide_secret_from_address_bar(link: &Link) {
     if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
-        let fragment = crate::route::Route::stream_fragment(name, None);
+        let fragment = link.without_secret().fragment();
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&fragment));
     }
 }

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use malten_shared::crypto::{Plaintext, PlaintextKind};
+use malten_shared::link::{Link, Pin};
 use malten_shared::wire::{Body, Message, MessageKind};
 
 use super::dom::hide_secret_from_address_bar;
@@ -32,10 +33,14 @@ impl Keys {
 impl Page {
     /// Derives the key and checks it before anything is shown or posted.
     pub(super) async fn unlock(self, passphrase: String, remember: bool, from_link: bool) {
-        let Some(params) = self
+        let Some(info) = self
             .info
-            .with_untracked(|info| info.as_ref().and_then(|i| i.encryption.clone()))
+            .get_untracked()
+            .filter(|_| self.refusal().is_none())
         else {
+            return;
+        };
+        let Some(params) = info.encryption.clone() else {
             return self.phase.set(Phase::Failed(
                 "The stream has no encryption parameters.".into(),
             ));
@@ -43,11 +48,12 @@ impl Page {
         self.phase.set(Phase::Unlocking);
         match Key::unlock(&passphrase, &params).await {
             Ok(key) => {
-                storage::keep_passphrase(&self.name(), &passphrase, remember);
+                storage::keep_passphrase(&self.name(), &passphrase, &Pin::of(&info), remember);
                 self.keys.passphrase.set(Some(passphrase));
                 self.keys.key.set_value(Some(key));
                 if from_link {
-                    hide_secret_from_address_bar(&self.name());
+                    // Keeps the pin (adding it to a link made before pins).
+                    hide_secret_from_address_bar(&Link::pinned(&info, None));
                 }
                 self.open().await;
             }

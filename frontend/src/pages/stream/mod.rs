@@ -1,7 +1,10 @@
 //! One stream: unlock (if encrypted), history, live messages, composer.
 //!
-//! Order of events: stream info → key (for an encrypted stream, from the
-//! link, this tab, a remembered passphrase, or by asking) → the newest page
+//! Order of events: stream info → the check that it is the stream the link
+//! is for (its pin, see [`crate::trust`]; on a mismatch the page stops there
+//! with a warning, decrypts nothing and sends nothing) → key (for an
+//! encrypted stream, from the link, this tab, a remembered passphrase, or by
+//! asking) → the newest page
 //! of history → the live connection, resuming right after the newest message
 //! loaded, so nothing falls between the two. Live events are handled one at
 //! a time, in order, even though decryption is asynchronous.
@@ -27,7 +30,7 @@ mod state;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use malten_shared::StreamName;
+use malten_shared::link::Link;
 
 use crate::components::composer::Composer;
 use crate::components::message::MessageView;
@@ -38,9 +41,10 @@ use history::Older;
 use state::{Page, Phase};
 
 #[component]
-pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
-    let page = Page::new(name.clone());
-    spawn_local(page.start(secret));
+pub fn StreamPage(link: Link) -> impl IntoView {
+    let page = Page::new(&link);
+    let name = link.stream;
+    spawn_local(page.start(link.secret));
 
     let header_badge = move || {
         page.info.get().map(|info| {
@@ -67,6 +71,7 @@ pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
             {move || page.info.get().filter(|info| info.encrypted).map(|_| view! { <EncryptionLimits /> })}
             {move || match page.phase.get() {
                 Phase::Loading => view! { <p data-testid="stream-loading">"Opening the stream…"</p> }.into_any(),
+                Phase::Refused(reason) => view! { <Refused page reason /> }.into_any(),
                 Phase::Failed(err) => view! { <p class="error" role="alert" data-testid="stream-error">{err}</p> }.into_any(),
                 Phase::Locked { error } => view! {
                     <PassphrasePrompt
@@ -120,7 +125,47 @@ pub fn StreamPage(name: StreamName, secret: Option<String>) -> impl IntoView {
                     />
                 }.into_any(),
             }}
-            <SharePanel name=share_name secret=page.keys.passphrase />
+            // Only for a stream that passed the check: its links are pinned to it.
+            {move || matches!(page.phase.get(), Phase::Locked { .. } | Phase::Unlocking | Phase::Ready).then(|| {
+                view! { <SharePanel name=share_name.clone() info=page.info secret=page.keys.passphrase /> }
+            })}
         </section>
+    }
+}
+
+/// The stream is not the one the link is for: the warning, and a composer
+/// that cannot send. When only this device's memory expected another
+/// stream, it can be told to forget.
+#[component]
+fn Refused(page: Page, reason: String) -> impl IntoView {
+    let remembered = page.expected.with_value(|expected| expected.remembered);
+    let forget = move |_| {
+        crate::storage::forget_stream(&page.name());
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().reload();
+        }
+    };
+    view! {
+        <div class="warning pin-warning" role="alert" data-testid="pin-warning">
+            <h3>"Not the stream this link is for"</h3>
+            <p data-testid="pin-warning-reason">{reason}</p>
+            <p>"Ask whoever gave you the link for a new one. Nothing you write here will be sent."</p>
+            {remembered.then(|| view! {
+                <p>
+                    "This device remembered another stream under this name. "
+                    <button type="button" data-testid="pin-forget" on:click=forget>
+                        "Forget it and open this one"
+                    </button>
+                </p>
+            })}
+        </div>
+        <Composer
+            draft=page.composer.draft
+            encrypted=false
+            refused=true
+            busy=page.composer.sending
+            error=page.composer.error
+            on_send=move |text, nick| spawn_local(page.send(text, nick))
+        />
     }
 }

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use malten_shared::link::Link;
 use malten_shared::wire::{Cursor, StreamInfo};
 use malten_shared::StreamName;
 
@@ -15,11 +16,17 @@ use super::keys::Keys;
 use super::llm::Llm;
 use crate::api;
 use crate::storage;
+use crate::trust::{Expected, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Phase {
     Loading,
-    Locked { error: Option<String> },
+    /// The stream is not the one the link is for: nothing is decrypted,
+    /// shown or sent (the sentence says why).
+    Refused(String),
+    Locked {
+        error: Option<String>,
+    },
     Unlocking,
     Ready,
     Failed(String),
@@ -29,6 +36,9 @@ pub(super) enum Phase {
 #[derive(Clone, Copy)]
 pub(super) struct Page {
     pub(super) name: StoredValue<StreamName>,
+    /// What the stream must be (from the link's pin, its secret, or the
+    /// pin remembered with the passphrase); fixed when the page starts.
+    pub(super) expected: StoredValue<Expected>,
     pub(super) info: RwSignal<Option<StreamInfo>>,
     pub(super) phase: RwSignal<Phase>,
     pub(super) keys: Keys,
@@ -39,9 +49,11 @@ pub(super) struct Page {
 }
 
 impl Page {
-    pub(super) fn new(name: StreamName) -> Self {
+    pub(super) fn new(link: &Link) -> Self {
+        let remembered = storage::pin(&link.stream);
         Self {
-            name: StoredValue::new(name),
+            name: StoredValue::new(link.stream.clone()),
+            expected: StoredValue::new(Expected::of(link, remembered)),
             info: RwSignal::new(None),
             phase: RwSignal::new(Phase::Loading),
             keys: Keys::new(),
@@ -50,6 +62,12 @@ impl Page {
             composer: Compose::new(),
             llm: Llm::new(),
         }
+    }
+
+    /// Whether the page is still shown (its state is dropped when it is
+    /// left), for work that resumes after a pause.
+    pub(super) fn is_open(&self) -> bool {
+        self.name.try_with_value(|_| ()).is_some()
     }
 
     pub(super) fn name(&self) -> StreamName {
@@ -61,7 +79,21 @@ impl Page {
             .with_untracked(|info| info.as_ref().is_some_and(|info| info.encrypted))
     }
 
-    /// Loads the stream's description and unlocks it if it can.
+    /// Why nothing may be sent to or trusted from this stream, if so: it is
+    /// not the one the page's link is for. Checked when the page starts and
+    /// again on every post.
+    pub(super) fn refusal(&self) -> Option<String> {
+        let verdict = self
+            .info
+            .with_untracked(|info| self.expected.with_value(|e| e.verdict(info.as_ref())));
+        match verdict {
+            Verdict::Trusted => None,
+            Verdict::Refused(reason) => Some(reason),
+        }
+    }
+
+    /// Loads the stream's description, checks it against the link, and
+    /// unlocks it if it can.
     pub(super) async fn start(self, secret: Option<String>) {
         let name = self.name();
         spawn_local(self.llm.load());
@@ -74,6 +106,9 @@ impl Page {
             self.connection.observers.set(info.observers);
         }
         self.info.set(info);
+        if let Some(reason) = self.refusal() {
+            return self.phase.set(Phase::Refused(reason));
+        }
         if !encrypted {
             return self.open().await;
         }
@@ -107,6 +142,6 @@ impl Page {
         self.history.messages.set(shown);
         self.phase.set(Phase::Ready);
         scroll_to_bottom(self.history.list);
-        self.connect(newest);
+        self.connect(Some(newest));
     }
 }
