@@ -129,6 +129,19 @@ async fn without_redis_posts_answer_503_at_once_subscribers_are_told_and_service
         "no hang: {:?}",
         started.elapsed()
     );
+    let metrics = crate::client()
+        .get(a.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metric(&metrics, "malten_backend_errors_total") >= 1.0,
+        "the failed call is counted"
+    );
+    assert!(metric(&metrics, "malten_backend_latency_seconds_count") >= 1.0);
     let notice = sse.next_of("system").await.json();
     assert_eq!(notice["code"], "backend_unavailable");
     assert!(
@@ -153,6 +166,18 @@ async fn without_redis_posts_answer_503_at_once_subscribers_are_told_and_service
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    let metrics = crate::client()
+        .get(b.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metric(&metrics, "malten_backend_reconnects_total") >= 1.0,
+        "the node re-subscribed and counted it"
+    );
     let first = loop {
         let event = resumed.next().await.unwrap();
         if event.event != "presence" {
@@ -166,6 +191,13 @@ async fn without_redis_posts_answer_503_at_once_subscribers_are_told_and_service
     assert_eq!(first.json()["after"].as_str(), Some(cursor.as_str()));
     let after = resumed.next_of("message").await.json();
     assert_eq!(after["text"], "after");
+}
+
+/// A sample of `/metrics` text, 0 when absent.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
 }
 
 #[tokio::test]
@@ -223,4 +255,15 @@ async fn presence_counts_subscribers_on_every_node_and_forgets_a_killed_nodes() 
         || async { get_json(&nodes[2], "/streams/room").await.1["observers"] == 1 },
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_redis_that_forbids_config_is_accepted_with_a_warning() {
+    // Managed services often disable CONFIG: the node cannot check, warns,
+    // and starts.
+    let redis = RedisServer::start_with(&["--rename-command", "CONFIG", ""])
+        .await
+        .unwrap();
+    let node = Node::start(&redis.url(), &[]).await;
+    post_ok(&node, "s", "started").await;
 }

@@ -5,12 +5,12 @@
 //! # Why a cache, and why `prev`
 //! Each stream with local subscribers has a [`Local`]: a `watch` signal
 //! (newest cursor, observers), a broadcast of partials, and a cache of the
-//! last messages received, each built once as a [`Stored`] and shared by
+//! last 256 messages received, each built once as a [`Stored`] and shared by
 //! every local subscriber (a delivery is a reference-count increment, as
 //! in memory). Every published message carries the cursor of the message
 //! before it, so the cache knows whether it is contiguous: it holds every
 //! message after its `base`. A subscriber whose cursor is older than `base`
-//! (it resumed from far back, or fell further behind than the cache holds)
+//! (it resumed from far back, or fell more than 256 messages behind)
 //! reads from Redis instead, which is where gaps are detected. A message
 //! whose `prev` is not the cache's newest (the node missed one) restarts
 //! the cache at that `prev`; nothing is lost, older readers go to Redis.
@@ -42,8 +42,11 @@ use super::scripts::PRESENCE;
 use crate::engine::{EngineError, PartialEvent, Stored};
 use crate::metrics::Metrics;
 
-/// Messages each stream's cache keeps (as many as Redis retains).
-const CACHE_CAPACITY: usize = MAX_MESSAGES_PER_STREAM;
+/// Messages each stream's cache keeps: enough for every reader that keeps
+/// up (a batch is at most 256), small enough that a node's memory stays
+/// bounded by its streams with subscribers (at most about 300 KiB each);
+/// readers further behind read Redis.
+const CACHE_CAPACITY: usize = MAX_MESSAGES_PER_STREAM / 4;
 /// Partials buffered per subscriber, as in memory.
 const PARTIALS_BUFFER: usize = 256;
 /// How often a node refreshes its presence counts and pings pub/sub.

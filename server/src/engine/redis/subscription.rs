@@ -4,7 +4,7 @@
 //! A subscription is a cursor. It reads the node's cache of the stream
 //! (`hub.rs`) after its cursor; when the cache cannot answer (the cursor is
 //! older than what it holds: a resume from far back, or a reader that fell
-//! more than 1024 messages behind), it reads the next batch from Redis,
+//! more than 256 messages behind), it reads the next batch from Redis,
 //! which also tells it whether messages after its cursor were dropped (a
 //! `gap`, as in memory) or belong to a former life of the stream (a cursor
 //! older than the stream's creation, e.g. from before Redis restarted
