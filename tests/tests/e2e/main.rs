@@ -5,10 +5,13 @@
 
 mod browser;
 mod cli;
+mod client;
+mod interop;
 mod llm;
 mod process;
 mod proxy;
 mod screenshots;
+mod terminal;
 mod toolchain;
 mod web_perf;
 mod webdriver;
