@@ -178,7 +178,7 @@ fn engine_status(err: &EngineError) -> StatusCode {
 
 fn store_status(err: &StoreError) -> StatusCode {
     match err {
-        StoreError::StreamExists(_) => StatusCode::CONFLICT,
+        StoreError::StreamExists(_) | StoreError::PipeFull => StatusCode::CONFLICT,
         StoreError::TtlOutOfRange { .. }
         | StoreError::InvalidText(MessageTextError::Blank)
         | StoreError::InvalidEncryption(_)
