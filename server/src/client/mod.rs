@@ -17,6 +17,7 @@
 //! - [`stream`]: opening a stream: the pin check, the key, sealing and opening.
 //! - [`output`]: how messages are printed (`--json` or for people).
 //! - [`new`], [`send`], [`read`]: the commands; `read` also has `follow`.
+//! - [`pipe`]: secure pipes between two ends.
 
 pub mod api;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod events;
 pub mod new;
 pub mod output;
 pub mod passphrase;
+pub mod pipe;
 pub mod read;
 pub mod send;
 pub mod stream;
@@ -61,6 +63,11 @@ pub enum ClientCommand {
     /// reconnects by itself and says when messages were dropped unread.
     #[command(after_help = EXIT_CODES)]
     Follow(read::FollowArgs),
+    /// A secure pipe between exactly two ends: standard input goes to the
+    /// other end, what it sends comes out on standard output. `malten pipe
+    /// new` makes one; `--send < file` and `--recv > file` move a file.
+    #[command(after_help = EXIT_CODES)]
+    Pipe(pipe::PipeArgs),
 }
 
 /// How to reach a stream: the LINK argument and what completes it.
@@ -97,6 +104,7 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Send(args) => send::run(args).await,
         ClientCommand::Read(args) => read::run_read(args).await,
         ClientCommand::Follow(args) => read::run_follow(args).await,
+        ClientCommand::Pipe(args) => pipe::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -303,7 +303,7 @@ async fn every_subcommand_has_help_with_the_exit_statuses() {
     ] {
         assert!(run.ok().contains(word), "--help lacks {word}: {run:?}");
     }
-    for command in ["serve", "new", "send", "read", "follow"] {
+    for command in ["serve", "new", "send", "read", "follow", "pipe"] {
         let run = malten(&[command, "--help"], &[], "").await;
         assert!(run.ok().contains("Usage: malten"), "{command}: {run:?}");
         if command != "serve" {

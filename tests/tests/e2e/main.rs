@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod interop;
 mod llm;
+mod pipe;
 mod process;
 mod proxy;
 mod screenshots;

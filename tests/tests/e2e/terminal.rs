@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::process::malten_binary;
 
@@ -75,6 +75,8 @@ pub async fn malten(args: &[&str], env: &[(&str, &str)], stdin: &str) -> Run {
 /// A long-running client command (`follow`) read line by line.
 pub struct Running {
     pub child: Child,
+    /// Its standard input, open until dropped or taken.
+    pub stdin: Option<ChildStdin>,
     lines: Lines<BufReader<ChildStdout>>,
     stderr: Arc<Mutex<String>>,
 }
@@ -82,11 +84,12 @@ pub struct Running {
 impl Running {
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Running {
         let mut child = client(args, env)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("malten starts");
+        let stdin = child.stdin.take();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
@@ -100,6 +103,7 @@ impl Running {
         });
         Running {
             child,
+            stdin,
             lines,
             stderr,
         }
