@@ -157,24 +157,10 @@ async fn a_receiver_killed_mid_transfer_makes_the_sender_fail_clearly() {
     feeder.abort();
 }
 
-/// A chunk out of sequence (what loss or reordering look like), written by
-/// someone with the passphrase, stops the receiver with exit 3.
-#[tokio::test]
-async fn a_chunk_out_of_order_is_detected() {
-    let server = fast_server().await;
-    let link = new_pipe(&server).await;
-    let stream = stream_of(&link);
-    let passphrase = link
-        .rsplit_once('!')
-        .unwrap()
-        .0
-        .rsplit_once('/')
-        .unwrap()
-        .1
-        .to_owned();
-    let mut receiver = Running::spawn(&["pipe", "--recv", &link], &[]);
-    wait_for_observers(&server, &stream, 1).await;
-
+/// Posts frames into a pipe as someone holding its passphrase would.
+async fn forge(server: &Server, link: &str, frames: &[String]) {
+    let stream = stream_of(link);
+    let passphrase = link.rsplit_once('!').unwrap().0.rsplit_once('/').unwrap().1;
     let info: serde_json::Value = reqwest::get(server.url(&format!("/streams/{stream}")))
         .await
         .unwrap()
@@ -182,22 +168,67 @@ async fn a_chunk_out_of_order_is_detected() {
         .await
         .unwrap();
     let params: EncryptionParams = serde_json::from_value(info["encryption"].clone()).unwrap();
-    let key = derive_key(&passphrase, &params.kdf_params().unwrap()).unwrap();
-    let forged = Plaintext::new("d someone 2 AAAA", PlaintextKind::Message, 1);
-    let envelope = seal(&key, &stream, &forged).unwrap();
-    let posted = reqwest::Client::new()
-        .post(server.url("/messages"))
-        .form(&[("stream", stream.as_str()), ("message", envelope.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status(), 201);
+    let key = derive_key(passphrase, &params.kdf_params().unwrap()).unwrap();
+    for frame in frames {
+        let plain = Plaintext::new(frame.as_str(), PlaintextKind::Message, 1);
+        let envelope = seal(&key, &stream, &plain).unwrap();
+        let posted = reqwest::Client::new()
+            .post(server.url("/messages"))
+            .form(&[("stream", stream.as_str()), ("message", envelope.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 201);
+    }
+}
+
+/// What a receiver must refuse, with exit status 3: a chunk out of
+/// sequence (what loss or reordering look like), a final count that is not
+/// what arrived, a digest that does not match, a second writer.
+#[tokio::test]
+async fn a_receiver_refuses_lost_reordered_truncated_altered_or_foreign_chunks() {
+    let server = fast_server().await;
+    // SHA-256 of the three bytes "abc" (base64url "YWJj"), base64url.
+    let abc = "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0";
+    let cases: [(&[&str], &str); 4] = [
+        (&["d peer 2 YWJj"], "lost or reordered"),
+        (&["d peer 1 YWJj", &format!("e peer 2 {abc}")], "incomplete"),
+        (&["d peer 1 YWJk", &format!("e peer 1 {abc}")], "altered"),
+        (&["d peer 1 YWJj", "d other 2 YWJj"], "third party"),
+    ];
+    for (frames, says) in cases {
+        let link = new_pipe(&server).await;
+        let mut receiver = Running::spawn(&["pipe", "--recv", &link], &[]);
+        wait_for_observers(&server, &stream_of(&link), 1).await;
+        let frames: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
+        forge(&server, &link, &frames).await;
+        let status = tokio::time::timeout(DEADLINE, receiver.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.code(), Some(3), "{says}: {}", receiver.stderr());
+        receiver.wait_for_stderr(says).await;
+    }
+}
+
+/// A sender that dies before its final digest: the receiver says the
+/// transfer was cut short (exit 3) rather than ending as if complete.
+#[tokio::test]
+async fn a_sender_killed_mid_transfer_makes_the_receiver_fail() {
+    let server = fast_server().await;
+    let link = new_pipe(&server).await;
+    let mut receiver = Running::spawn(&["pipe", "--recv", &link], &[]);
+    let mut sender = Running::spawn(&["pipe", "--send", &link], &[]);
+    let mut input = sender.stdin.take().unwrap();
+    input.write_all(b"some of the data\n").await.unwrap();
+    assert_eq!(receiver.next_line().await, "some of the data");
+    sender.signal("KILL");
     let status = tokio::time::timeout(DEADLINE, receiver.child.wait())
         .await
-        .unwrap()
+        .expect("the receiver gives up")
         .unwrap();
     assert_eq!(status.code(), Some(3), "stderr: {}", receiver.stderr());
-    receiver.wait_for_stderr("lost or reordered").await;
+    receiver.wait_for_stderr("cut short").await;
 }
 
 /// Flow control: a receiver that stops reading (SIGSTOP) makes the sender
