@@ -169,12 +169,13 @@ fn engine_status(err: &EngineError) -> StatusCode {
     match err {
         EngineError::Refused(err) => store_status(err),
         EngineError::Unavailable(_) | EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::PipesUnsupported => StatusCode::NOT_IMPLEMENTED,
     }
 }
 
 fn store_status(err: &StoreError) -> StatusCode {
     match err {
-        StoreError::StreamExists(_) => StatusCode::CONFLICT,
+        StoreError::StreamExists(_) | StoreError::PipeFull => StatusCode::CONFLICT,
         StoreError::TtlOutOfRange { .. }
         | StoreError::InvalidText(MessageTextError::Blank)
         | StoreError::InvalidEncryption(_)

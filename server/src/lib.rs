@@ -5,6 +5,8 @@
 //!
 //! # Layout
 //! - [`config`]: every flag, with its environment variable and default.
+//! - [`cli`]: the binary's command line: serving, or a [`client`] subcommand.
+//! - [`client`]: the terminal client (`malten new/send/read/follow/pipe`).
 //! - [`engine`]: the seam every handler goes through to reach streams: one
 //!   enum over backends, with subscriptions and deliveries.
 //! - [`store`]: the in-memory backend: streams, rings, subscriptions, expiry.
@@ -22,6 +24,8 @@
 
 pub mod assets;
 pub mod chat;
+pub mod cli;
+pub mod client;
 pub mod config;
 pub mod csp;
 pub mod engine;

@@ -1,17 +1,27 @@
-//! The `malten` binary: parse the configuration, set up logging, bind, serve.
+//! The `malten` binary: parse the command line, then serve (bare `malten`
+//! or `malten serve`) or run a client subcommand (`malten new`, `send`,
+//! `read`, `follow`).
 //!
-//! A failure to start (the address is taken, the chat database cannot be
-//! opened) is one line on stderr and exit status 1.
+//! A failure to start the server (the address is taken, the chat database
+//! cannot be opened) is one line on stderr and exit status 1; the client's
+//! exit statuses are listed by `malten --help`.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use malten_server::cli::{Action, Cli};
 use malten_server::{config::Config, run, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    match Cli::parse().into_action() {
+        Action::Serve(config) => serve_and_report(*config).await,
+        Action::Client(command) => malten_server::client::run(command).await,
+    }
+}
+
+async fn serve_and_report(config: Config) -> ExitCode {
     malten_server::telemetry::init(&config.log_format);
     match serve(config).await {
         Ok(()) => ExitCode::SUCCESS,

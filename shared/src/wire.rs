@@ -145,6 +145,10 @@ pub struct StreamInfo {
     /// parameters, never the key or the passphrase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionParams>,
+    /// A secure pipe (`docs/api.md`): at most two live subscribers, no
+    /// history beyond what they have not both read. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pipe: bool,
 }
 
 /// The kinds of real-time event, as named in SSE's `event:` field and in the

@@ -19,6 +19,10 @@ pub enum EngineError {
     /// nothing accepted is lost with the process.
     #[error("the server is shutting down; try again in a moment")]
     ShuttingDown,
+    /// Pipes (`pipe=true`) count their two ends and drop what both have
+    /// read inside one process; a node keeping streams in Redis cannot.
+    #[error("pipes are not available on this server: it keeps streams in Redis, and a pipe needs a single-node server")]
+    PipesUnsupported,
 }
 
 impl EngineError {
@@ -29,6 +33,7 @@ impl EngineError {
             Self::Refused(err) => err.code(),
             Self::Unavailable(_) => "backend_unavailable",
             Self::ShuttingDown => "shutting_down",
+            Self::PipesUnsupported => "pipes_unsupported",
         }
     }
 }

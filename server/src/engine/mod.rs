@@ -73,6 +73,10 @@ pub struct NewStream {
     pub ttl_secs: Option<u64>,
     /// Set for an end-to-end encrypted stream.
     pub encryption: Option<EncryptionParams>,
+    /// A secure pipe: at most two live subscribers (a third is refused with
+    /// `pipe_full`), messages kept only until both have read them, gone
+    /// when both have left.
+    pub pipe: bool,
 }
 
 impl Engine {
@@ -104,9 +108,13 @@ impl Engine {
     pub async fn create(&self, new: NewStream) -> Result<StreamInfo, EngineError> {
         self.refuse_when_stopping()?;
         match self {
-            Self::Memory(store) => {
-                Ok(store.create(new.name, new.private, new.ttl_secs, new.encryption)?)
-            }
+            Self::Memory(store) => Ok(store.create(
+                new.name,
+                new.private,
+                new.ttl_secs,
+                new.encryption,
+                new.pipe,
+            )?),
             Self::Redis(redis) => redis.create(new).await,
         }
     }

@@ -33,7 +33,13 @@ pub async fn create(
     let name = params.stream.clone();
     let private = params.private.unwrap_or(true);
     let ttl_secs = params.ttl;
+    let pipe = params.pipe.unwrap_or(false);
     let encryption = params.encryption()?;
+    if pipe && (encryption.is_none() || !private) {
+        return Err(ApiError::invalid(
+            "`pipe=true` needs an end-to-end encrypted, private stream (`encrypted=true` and its parameters, `private` not false)",
+        ));
+    }
     let info = state
         .engine
         .create(NewStream {
@@ -41,9 +47,10 @@ pub async fn create(
             private,
             ttl_secs,
             encryption,
+            pipe,
         })
         .await?;
-    tracing::info!(stream = %info.stream, private, ttl = info.ttl, encrypted = info.encrypted, "stream created");
+    tracing::info!(stream = %info.stream, private, ttl = info.ttl, encrypted = info.encrypted, pipe, "stream created");
     Ok((StatusCode::CREATED, Json(info)))
 }
 

@@ -85,6 +85,19 @@ impl Store {
             .fetch_sub(STREAM_OVERHEAD_BYTES, Ordering::AcqRel);
     }
 
+    /// Releases the memory of a pipe's messages that both ends have read
+    /// (not counted as drops: nothing was lost).
+    pub(super) fn consumed(&self, read: &[Arc<Stored>]) {
+        if read.is_empty() {
+            return;
+        }
+        let bytes: usize = read.iter().map(|stored| stored.cost()).sum();
+        self.gauges.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.gauges
+            .messages
+            .fetch_sub(read.len(), Ordering::Relaxed);
+    }
+
     /// Releases the memory of messages that left a ring.
     pub(super) fn release(&self, dropped: &[Arc<Stored>]) {
         if dropped.is_empty() {

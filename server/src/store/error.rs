@@ -36,6 +36,9 @@ pub enum StoreError {
     /// the future would otherwise silently withhold every later post).
     #[error("the cursor {0} is newer than anything this stream has issued; resume without it, or with `last=0` to replay what is retained")]
     InvalidCursor(Cursor),
+    /// A third subscriber to a pipe, which admits exactly two ends.
+    #[error("this pipe already has its two ends connected")]
+    PipeFull,
 }
 
 impl StoreError {
@@ -53,6 +56,7 @@ impl StoreError {
             Self::NotAnEnvelope(_) => "not_an_envelope",
             Self::InvalidEncryption(_) => "invalid_encryption",
             Self::InvalidCursor(_) => "invalid_cursor",
+            Self::PipeFull => "pipe_full",
         }
     }
 }

@@ -126,6 +126,7 @@ impl Store {
         private: bool,
         ttl_secs: Option<u64>,
         encryption: Option<EncryptionParams>,
+        pipe: bool,
     ) -> Result<StreamInfo, StoreError> {
         let ttl = self.ttl(ttl_secs)?;
         if let Some(params) = &encryption {
@@ -138,7 +139,9 @@ impl Store {
         }
         self.check_stream_capacity(&map)?;
         self.reserve_stream()?;
-        let stream = Arc::new(Stream::new(name.clone(), private, ttl, encryption));
+        let mut stream = Stream::new(name.clone(), private, ttl, encryption);
+        stream.pipe = pipe;
+        let stream = Arc::new(stream);
         map.insert(name, Arc::clone(&stream));
         drop(map);
         Ok(stream.info())

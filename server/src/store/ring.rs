@@ -97,6 +97,18 @@ impl<T: Positioned> Ring<T> {
         dropped
     }
 
+    /// Removes leading items while `read` says so, returning them, without
+    /// counting them as dropped: they were read (a pipe's messages once both
+    /// ends have them), so a reader behind them has missed nothing it can
+    /// still be given and gets no gap.
+    pub fn consume_while(&mut self, mut read: impl FnMut(&T) -> bool) -> Vec<T> {
+        let mut consumed = Vec::new();
+        while self.items.front().is_some_and(&mut read) {
+            consumed.extend(self.items.pop_front());
+        }
+        consumed
+    }
+
     /// Index of the first item with a cursor greater than `cursor`.
     fn first_after(&self, cursor: Cursor) -> usize {
         self.items.partition_point(|item| item.cursor() <= cursor)

@@ -42,6 +42,9 @@ pub struct Stored {
     /// Where the JSON of the message starts and ends inside `sse_frame`.
     json_range: (usize, usize),
     pub stored_at: Instant,
+    /// In a pipe, how many subscriptions this message was delivered to: at
+    /// two, both ends have it and it is dropped.
+    pub(super) reads: std::sync::atomic::AtomicU8,
 }
 
 impl Stored {
@@ -57,6 +60,7 @@ impl Stored {
             sse_frame: Bytes::from(frame),
             message,
             stored_at,
+            reads: std::sync::atomic::AtomicU8::new(0),
         }
     }
 
@@ -103,6 +107,9 @@ pub(super) struct State {
     /// Set, under this lock, when the sweeper removes the stream from the
     /// store, so a writer or subscriber holding a stale handle retries.
     pub removed: bool,
+    /// A pipe whose two ends have been connected at once: it is removed
+    /// when the last of them leaves.
+    pub paired: bool,
 }
 
 #[derive(Debug)]
@@ -115,6 +122,8 @@ pub struct Stream {
     /// The server keeps these public parameters for clients and never sees
     /// a key.
     pub encryption: Option<EncryptionParams>,
+    /// A secure pipe: see [`crate::engine::NewStream::pipe`].
+    pub pipe: bool,
     state: Mutex<State>,
     signal: watch::Sender<Signal>,
     /// The side channel of ephemeral `partial` events (LLM reply previews).
@@ -140,6 +149,7 @@ impl Stream {
             private,
             ttl,
             encryption,
+            pipe: false,
             state: Mutex::new(State {
                 ring: Ring::new(MAX_MESSAGES_PER_STREAM),
                 newest: now_ns,
@@ -147,6 +157,7 @@ impl Stream {
                 last_activity: Instant::now(),
                 observers: 0,
                 removed: false,
+                paired: false,
             }),
             signal,
             partials: broadcast::channel(PARTIALS_BUFFER).0,
@@ -221,6 +232,7 @@ impl Stream {
             observers: state.observers,
             encrypted: self.encryption.is_some(),
             encryption: self.encryption.clone(),
+            pipe: self.pipe,
         }
     }
 

@@ -36,6 +36,9 @@ use crate::engine::Delivery;
 /// monopolise a connection's task.
 const MAX_BATCH: usize = 256;
 
+/// The subscribers a pipe admits: its two ends.
+pub const PIPE_ENDS: usize = 2;
+
 impl Store {
     /// Subscribes to a stream, creating it unlisted if needed. `after` resumes
     /// from a cursor; `None` starts with the next new message. A cursor the
@@ -54,7 +57,13 @@ impl Store {
             if state.removed {
                 continue;
             }
+            if stream.pipe && state.observers >= PIPE_ENDS {
+                return Err(StoreError::PipeFull);
+            }
             state.observers += 1;
+            if stream.pipe && state.observers == PIPE_ENDS {
+                state.paired = true;
+            }
             let cursor = after.unwrap_or(state.newest);
             stream.notify(&state);
             drop(state);
@@ -63,10 +72,14 @@ impl Store {
         }
     }
 
-    pub(crate) fn unsubscribed(&self, stream: &Stream) {
+    pub(crate) fn unsubscribed(&self, stream: &Arc<Stream>) {
         let mut state = stream.lock();
         state.observers -= 1;
         stream.notify(&state);
+        if stream.pipe && state.paired && state.observers == 0 && !state.removed {
+            self.remove(stream, &mut state);
+            tracing::debug!(stream = %stream.name, "pipe closed by both ends");
+        }
         drop(state);
         self.gauges.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
@@ -209,11 +222,33 @@ impl Subscription {
             return Some(Delivery::Gap(gap));
         }
         let items: Vec<Arc<Stored>> = batch.items.into_iter().cloned().collect();
-        drop(state);
+        if self.stream.pipe && !items.is_empty() {
+            drop(state);
+            self.consume_read(&items);
+        } else {
+            drop(state);
+        }
         let last = items.last()?;
         self.cursor = last.message.created;
         self.store.metrics().deliveries.inc_by(items.len() as u64);
         Some(Delivery::Messages(items))
+    }
+}
+
+impl Subscription {
+    /// A pipe keeps only what its ends have not both read: counts this
+    /// delivery and drops the leading messages both ends now have.
+    fn consume_read(&self, delivered: &[Arc<Stored>]) {
+        for stored in delivered {
+            stored.reads.fetch_add(1, Ordering::AcqRel);
+        }
+        let mut state = self.stream.lock();
+        let both = PIPE_ENDS as u8;
+        let consumed = state
+            .ring
+            .consume_while(|stored| stored.reads.load(Ordering::Acquire) >= both);
+        drop(state);
+        self.store.consumed(&consumed);
     }
 }
 

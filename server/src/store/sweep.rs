@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::stream::{State, Stream};
 use super::Store;
 
 /// How often the sweeper runs, as in the original Malten.
@@ -31,6 +32,25 @@ pub fn spawn_sweeper(store: Arc<Store>) -> JoinHandle<()> {
 }
 
 impl Store {
+    /// Removes `stream` (locked by the caller as `state`) from the map and
+    /// frees its messages.
+    pub(super) fn remove(&self, stream: &Arc<Stream>, state: &mut State) {
+        state.removed = true;
+        // Lock order is stream, then map; nothing takes them the other way
+        // round, so this cannot deadlock.
+        let mut map = self.write_map();
+        if map
+            .get(&stream.name)
+            .is_some_and(|current| Arc::ptr_eq(current, stream))
+        {
+            map.remove(&stream.name);
+            self.release_stream();
+        }
+        drop(map);
+        let remaining: Vec<_> = state.ring.drop_while(|_| true);
+        self.release(&remaining);
+    }
+
     /// One pass of expiry at time `now`.
     pub fn sweep(&self, now: Instant) {
         let streams: Vec<_> = self.read_map().values().cloned().collect();
@@ -39,20 +59,7 @@ impl Store {
             self.expire_old(&stream, &mut state);
             let idle = state.last_activity + stream.ttl <= now;
             if idle && state.observers == 0 && !state.removed {
-                state.removed = true;
-                // Lock order is stream, then map; nothing takes them the
-                // other way round, so this cannot deadlock.
-                let mut map = self.write_map();
-                if map
-                    .get(&stream.name)
-                    .is_some_and(|current| Arc::ptr_eq(current, &stream))
-                {
-                    map.remove(&stream.name);
-                    self.release_stream();
-                }
-                drop(map);
-                let remaining: Vec<_> = state.ring.drop_while(|_| true);
-                self.release(&remaining);
+                self.remove(&stream, &mut state);
                 tracing::debug!(stream = %stream.name, "stream expired");
             }
         }

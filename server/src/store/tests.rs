@@ -72,10 +72,10 @@ async fn a_per_stream_ttl_is_honoured() {
     let store = store();
     let _sweeper = spawn_sweeper(Arc::clone(&store));
     store
-        .create(Some(name("short")), false, Some(30), None)
+        .create(Some(name("short")), false, Some(30), None, false)
         .unwrap();
     store
-        .create(Some(name("long")), false, Some(3000), None)
+        .create(Some(name("long")), false, Some(3000), None, false)
         .unwrap();
     tokio::time::advance(Duration::from_secs(31)).await;
     settle().await;
@@ -87,7 +87,7 @@ async fn a_per_stream_ttl_is_honoured() {
 async fn messages_older_than_the_ttl_disappear_while_newer_ones_stay() {
     let store = store();
     store
-        .create(Some(name("aging")), false, Some(100), None)
+        .create(Some(name("aging")), false, Some(100), None, false)
         .unwrap();
     post(&store, "aging", "old");
     tokio::time::advance(Duration::from_secs(60)).await;

@@ -18,6 +18,7 @@ mod log_capture;
 mod logs;
 mod messages;
 mod params;
+mod pipes;
 mod raw_http;
 mod shutdown;
 mod streams;

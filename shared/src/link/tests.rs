@@ -10,6 +10,7 @@ fn params(salt_byte: u8) -> EncryptionParams {
 
 fn info(name: &str, encryption: Option<EncryptionParams>) -> StreamInfo {
     StreamInfo {
+        pipe: false,
         stream: StreamName::parse(name).unwrap(),
         private: true,
         ttl: 1024,

@@ -83,3 +83,30 @@ async fn cursors_from_the_future_are_refused_and_refused_posts_create_nothing() 
     let (status, _) = get_json(&a, "/streams/fresh").await;
     assert_eq!(status, 404, "a refused post creates nothing");
 }
+
+#[tokio::test]
+async fn a_pipe_is_refused_clearly_and_creates_nothing() {
+    let redis = RedisServer::start().await.unwrap();
+    let node = Node::start(&redis.url(), &[]).await;
+    let kdf = KdfParams::new([9; 16], MIN_ITERATIONS).unwrap();
+    let key = derive_key("pipe pass", &kdf).unwrap();
+    let params = EncryptionParams::new(&kdf, &key).unwrap();
+    let iterations = params.iterations.to_string();
+    let (status, body) = create(
+        &node,
+        &[
+            ("stream", "tube"),
+            ("private", "true"),
+            ("encrypted", "true"),
+            ("pipe", "true"),
+            ("salt", &params.salt),
+            ("iterations", &iterations),
+            ("check", &params.check),
+        ],
+    )
+    .await;
+    assert_eq!(status, 501, "{body}");
+    assert_eq!(body["code"], "pipes_unsupported");
+    let (status, _) = get_json(&node, "/streams/tube").await;
+    assert_eq!(status, 404, "nothing was created");
+}

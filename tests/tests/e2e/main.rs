@@ -5,12 +5,16 @@
 
 mod browser;
 mod cli;
+mod client;
+mod interop;
 mod llm;
 mod pin;
+mod pipe;
 mod process;
 mod proxy;
 mod reconnect;
 mod screenshots;
+mod terminal;
 mod toolchain;
 mod web_perf;
 mod webdriver;

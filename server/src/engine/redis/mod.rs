@@ -190,6 +190,9 @@ impl RedisEngine {
     }
 
     pub async fn create(&self, new: NewStream) -> Result<StreamInfo, EngineError> {
+        if new.pipe {
+            return Err(EngineError::PipesUnsupported);
+        }
         let ttl = self.ttl(new.ttl_secs)?;
         if let Some(params) = &new.encryption {
             params.validate().map_err(StoreError::from)?;

@@ -104,6 +104,8 @@ pub struct CreateStream {
     pub check: Option<String>,
     #[serde(deserialize_with = "fields::deferred_text")]
     kdf: Deferred<String>,
+    #[serde(deserialize_with = "fields::boolean")]
+    pub pipe: Option<bool>,
 }
 
 impl CreateStream {
