@@ -312,9 +312,13 @@ impl Hub {
             reply: None,
         });
         if left == 0 {
-            let hub = Arc::clone(self);
-            let name = local.name.clone();
-            tokio::spawn(async move { hub.release_channel(&name).await });
+            // Dropped outside a runtime (the process is ending): nothing
+            // to release that Redis will not drop with the connection.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let hub = Arc::clone(self);
+                let name = local.name.clone();
+                runtime.spawn(async move { hub.release_channel(&name).await });
+            }
         }
     }
 
