@@ -139,3 +139,43 @@ async fn a_reader_resuming_from_before_the_1024_retained_messages_gets_a_gap_the
         Some(&id_and_created(last.as_ref().unwrap()))
     );
 }
+
+#[tokio::test]
+async fn a_node_is_subscribed_to_a_streams_channel_only_while_it_has_subscribers_there() {
+    let redis = RedisServer::start().await.unwrap();
+    let a = Node::start(&redis.url(), &[]).await;
+    let b = Node::start(&redis.url(), &[]).await;
+    let conn = redis.connection().await.unwrap();
+    let channel = "malten:{watch}:ch";
+    let numsub = move || {
+        let mut conn = conn.clone();
+        async move {
+            let (_, count): (String, usize) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(channel)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            count
+        }
+    };
+    assert_eq!(numsub().await, 0);
+    let mut first = Sse::open(&b, "watch", None).await.unwrap();
+    first.next_of("presence").await;
+    let mut second = Sse::open(&b, "watch", None).await.unwrap();
+    second.next_of("presence").await;
+    assert_eq!(
+        numsub().await,
+        1,
+        "one subscription per node, not per reader"
+    );
+    drop((first, second));
+    crate::eventually("unsubscribed once nobody reads", || async {
+        numsub().await == 0
+    })
+    .await;
+    let mut again = Sse::open(&b, "watch", None).await.unwrap();
+    again.next_of("presence").await;
+    let posted = post_ok(&a, "watch", "back").await;
+    assert_eq!(again.messages(1).await, [id_and_created(&posted)]);
+}

@@ -85,6 +85,31 @@ async fn cursors_from_the_future_are_refused_and_refused_posts_create_nothing() 
 }
 
 #[tokio::test]
+async fn the_stream_cap_counts_the_streams_of_every_node() {
+    let redis = RedisServer::start().await.unwrap();
+    let a = Node::start(&redis.url(), &["--max-streams", "3"]).await;
+    let b = Node::start(&redis.url(), &["--max-streams", "3"]).await;
+    assert_eq!(create(&a, &[("stream", "one")]).await.0, 201);
+    crate::post_ok(&b, "two", "made by a post").await;
+    let mut watcher = Sse::open(&a, "three", None).await.unwrap();
+    watcher.next_of("presence").await;
+    let (status, refused) = create(&b, &[("stream", "four")]).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("too_many_streams"))
+    );
+    let (status, refused) = post(&a, "four", "hello").await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (503, Some("too_many_streams"))
+    );
+    assert_eq!(Sse::open(&b, "four", None).await.err(), Some(503));
+    let (status, _) = get_json(&a, "/streams/four").await;
+    assert_eq!(status, 404, "refused everywhere, created nowhere");
+    crate::post_ok(&a, "two", "existing streams still take posts").await;
+}
+
+#[tokio::test]
 async fn a_pipe_is_refused_clearly_and_creates_nothing() {
     let redis = RedisServer::start().await.unwrap();
     let node = Node::start(&redis.url(), &[]).await;

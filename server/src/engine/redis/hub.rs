@@ -1,6 +1,14 @@
 //! The node's side of Redis pub/sub: one subscription connection per node,
-//! fanned out in-process to the local subscribers of each stream, plus the
-//! node's presence counts and their heartbeat.
+//! subscribed to the channels of the streams this node has subscribers for
+//! and fanned out in-process to them, plus the node's presence counts and
+//! their heartbeat.
+//!
+//! A stream's channel is subscribed (and the subscription acknowledged by
+//! Redis) before the subscriber asks Redis where the stream stands, so no
+//! message falls between the two; it is unsubscribed when the node's last
+//! subscriber of the stream leaves. Both go through one lock that also
+//! guards the set of subscribed channels, so a leave and a join racing on
+//! the same stream always end subscribed exactly when someone is there.
 //!
 //! # Why a cache, and why `prev`
 //! Each stream with local subscribers has a [`Local`]: a `watch` signal
@@ -23,7 +31,7 @@
 //! subscribed again. The connection is pinged so a silent network failure
 //! is noticed too.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -32,12 +40,12 @@ use futures_util::StreamExt;
 use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
 use malten_shared::wire::{Cursor, Message, Partial};
 use malten_shared::StreamName;
-use redis::aio::PubSub;
+use redis::aio::{PubSub, PubSubSink};
 use redis::RedisError;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::connection::{Backend, Settings, CONNECT_TIMEOUT, RESPONSE_TIMEOUT};
-use super::keys::{self, StreamKeys, ALL_STREAMS, CHANNEL_PATTERN};
+use super::keys::{self, StreamKeys, ALL_STREAMS};
 use super::scripts::PRESENCE;
 use crate::engine::{EngineError, PartialEvent, Stored};
 use crate::metrics::Metrics;
@@ -196,10 +204,28 @@ pub struct Hub {
     generation: watch::Sender<u64>,
     up: AtomicBool,
     presence: mpsc::UnboundedSender<PresenceUpdate>,
+    /// The subscription connection's command side and what it is
+    /// subscribed to; `None` while disconnected.
+    channels: tokio::sync::Mutex<Channels>,
     /// Streams in Redis at the last heartbeat, for `/metrics`.
     pub streams: AtomicUsize,
     /// This node's id in presence hashes.
     pub node: String,
+}
+
+#[derive(Default)]
+struct Channels {
+    sink: Option<PubSubSink>,
+    subscribed: HashSet<StreamName>,
+}
+
+impl std::fmt::Debug for Channels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channels")
+            .field("connected", &self.sink.is_some())
+            .field("subscribed", &self.subscribed.len())
+            .finish()
+    }
 }
 
 /// What runs in the background for a [`Hub`].
@@ -227,6 +253,7 @@ impl Hub {
             generation: watch::channel(0).0,
             up: AtomicBool::new(true),
             presence: presence_tx,
+            channels: tokio::sync::Mutex::default(),
             streams: AtomicUsize::new(0),
             node: crate::store::random_id(),
         });
@@ -269,7 +296,7 @@ impl Hub {
 
     /// Removes a local subscriber (the stream's entry goes with the last),
     /// and has the new count written to Redis in the background.
-    pub fn unregister(&self, local: &Arc<Local>) {
+    pub fn unregister(self: &Arc<Self>, local: &Arc<Local>) {
         let mut map = self.map();
         let left = local.subscribers.fetch_sub(1, Ordering::Relaxed) - 1;
         if left == 0
@@ -284,6 +311,58 @@ impl Hub {
             name: local.name.clone(),
             reply: None,
         });
+        if left == 0 {
+            // Dropped outside a runtime (the process is ending): nothing
+            // to release that Redis will not drop with the connection.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let hub = Arc::clone(self);
+                let name = local.name.clone();
+                runtime.spawn(async move { hub.release_channel(&name).await });
+            }
+        }
+    }
+
+    /// Subscribes the node to `name`'s channel unless it already is; returns
+    /// once Redis has acknowledged it.
+    pub async fn subscribe_channel(&self, name: &StreamName) -> Result<(), EngineError> {
+        let mut channels = self.channels.lock().await;
+        if channels.subscribed.contains(name) {
+            return Ok(());
+        }
+        let Some(sink) = channels.sink.as_mut() else {
+            return Err(EngineError::Unavailable(
+                "not subscribed to redis; reconnecting".into(),
+            ));
+        };
+        let channel = StreamKeys::new(name).channel;
+        match tokio::time::timeout(RESPONSE_TIMEOUT, sink.subscribe(&channel)).await {
+            Ok(Ok(())) => {
+                channels.subscribed.insert(name.clone());
+                Ok(())
+            }
+            Ok(Err(err)) => Err(EngineError::Unavailable(Box::new(err))),
+            Err(_) => Err(EngineError::Unavailable(
+                "redis did not acknowledge SUBSCRIBE in time".into(),
+            )),
+        }
+    }
+
+    /// Unsubscribes from `name`'s channel if no local subscriber is left.
+    async fn release_channel(&self, name: &StreamName) {
+        let mut channels = self.channels.lock().await;
+        if self.map().contains_key(name) || !channels.subscribed.contains(name) {
+            return;
+        }
+        let channel = StreamKeys::new(name).channel;
+        if let Some(sink) = channels.sink.as_mut() {
+            match tokio::time::timeout(RESPONSE_TIMEOUT, sink.unsubscribe(&channel)).await {
+                Ok(Ok(())) => {}
+                // The connection is failing; it will be replaced, and with
+                // it the set of channels.
+                _ => return,
+            }
+        }
+        channels.subscribed.remove(name);
     }
 
     /// Writes this node's count for `name` and returns the total.
@@ -388,7 +467,8 @@ async fn open_pubsub(settings: &Settings) -> Result<PubSub, RedisError> {
         let attempt = async {
             let client = redis::Client::open(url.as_str())?;
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.psubscribe(CHANNEL_PATTERN).await?;
+            // A round trip, so a half-open connection fails here.
+            pubsub.ping::<redis::Value>().await?;
             Ok::<_, RedisError>(pubsub)
         };
         match tokio::time::timeout(CONNECT_TIMEOUT + RESPONSE_TIMEOUT, attempt).await {
@@ -441,8 +521,13 @@ async fn run_pubsub(
             },
         };
         backoff = Duration::from_millis(50);
-        hub.up.store(true, Ordering::Release);
         let (mut sink, mut messages) = pubsub.split();
+        {
+            let mut channels = hub.channels.lock().await;
+            channels.sink = Some(sink.clone());
+            channels.subscribed.clear();
+        }
+        hub.up.store(true, Ordering::Release);
         let mut ping = tokio::time::interval(HEARTBEAT);
         loop {
             tokio::select! {
@@ -460,6 +545,11 @@ async fn run_pubsub(
         }
         metrics.backend_errors.inc();
         tracing::warn!("lost the redis subscription; ending local subscriptions and reconnecting");
+        {
+            let mut channels = hub.channels.lock().await;
+            channels.sink = None;
+            channels.subscribed.clear();
+        }
         hub.lost();
     }
 }

@@ -20,9 +20,6 @@ pub const ALL_STREAMS: &str = "malten:streams";
 /// milliseconds: the listing's index.
 pub const PUBLIC_STREAMS: &str = "malten:public";
 
-/// The pattern each node subscribes to once: every stream's channel.
-pub const CHANNEL_PATTERN: &str = "malten:{*}:ch";
-
 /// The keys and channel of one stream.
 #[derive(Debug, Clone)]
 pub struct StreamKeys {

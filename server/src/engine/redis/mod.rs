@@ -321,8 +321,9 @@ impl RedisEngine {
     }
 
     /// Subscribes, creating the stream unlisted if needed. The node is
-    /// registered for the stream's messages before Redis is asked where the
-    /// stream stands, so nothing published in between is missed.
+    /// registered for the stream's messages, and subscribed to its channel,
+    /// before Redis is asked where the stream stands, so nothing published
+    /// in between is missed.
     pub async fn subscribe(
         self: &Arc<Self>,
         name: &StreamName,
@@ -338,6 +339,7 @@ impl RedisEngine {
             Cursor::START,
             generation,
         );
+        self.hub.subscribe_channel(name).await?;
         let last = self.ensure(name, after).await?;
         let observers = self.hub.update_presence(name).await?;
         local.seed(last, observers);
