@@ -115,6 +115,7 @@ mod tests {
             observers: 0,
             encrypted: encryption.is_some(),
             encryption,
+            pipe: false,
         }
     }
 

@@ -228,6 +228,7 @@ impl RedisEngine {
             observers: 0,
             encrypted: new.encryption.is_some(),
             encryption: new.encryption,
+            pipe: false,
         })
     }
 

@@ -177,6 +177,7 @@ impl RedisEngine {
             observers,
             encrypted: encryption.is_some(),
             encryption,
+            pipe: false,
         }))
     }
 
