@@ -1,6 +1,7 @@
 //! Reading streams held in Redis without subscribing: pages, one message by
 //! id, the recent run the LLM gets, one stream's description and the public
-//! listing; and the batch read subscriptions fall back to.
+//! listing; whether a stream is encrypted; and the batch read
+//! subscriptions fall back to.
 //!
 //! Every read skips messages older than the stream's TTL (the script
 //! compares with Redis's clock), so what a client sees does not depend on
@@ -219,6 +220,13 @@ impl RedisEngine {
                 .then_with(|| a.stream.cmp(&b.stream))
         });
         Ok(infos)
+    }
+
+    pub async fn stream_is_encrypted(&self, name: &StreamName) -> Result<bool, EngineError> {
+        let keys = StreamKeys::new(name);
+        self.backend
+            .cmd(redis::cmd("HEXISTS").arg(&keys.meta).arg("enc"))
+            .await
     }
 }
 

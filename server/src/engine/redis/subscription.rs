@@ -2,7 +2,7 @@
 //! memory store's subscription, over the node's cache and Redis.
 //!
 //! A subscription is a cursor. It reads the node's cache of the stream
-//! (`hub.rs`) after its cursor; when the cache cannot answer (the cursor is
+//! (`local.rs`) after its cursor; when the cache cannot answer (the cursor is
 //! older than what it holds: a resume from far back, or a reader that fell
 //! more than 256 messages behind), it reads the next batch from Redis,
 //! which also tells it whether messages after its cursor were dropped (a
@@ -21,7 +21,7 @@ use malten_shared::wire::{Cursor, Gap, Presence, SystemNotice};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
 
-use super::hub::{Local, Signal};
+use super::local::{Local, Signal};
 use super::RedisEngine;
 use crate::engine::{Delivery, PartialEvent, Stored};
 
