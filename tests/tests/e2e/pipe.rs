@@ -13,7 +13,7 @@ use crate::terminal::{client, malten, Running, DEADLINE};
 
 /// A server that lets a pipe go as fast as the machine does (the default
 /// of 10 posts a second would make a 10 MiB transfer take half an hour).
-async fn fast_server() -> Server {
+pub(crate) async fn fast_server() -> Server {
     Server::start(&[
         "--rate-per-second",
         "1000000",

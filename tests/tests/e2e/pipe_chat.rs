@@ -1,13 +1,16 @@
 //! The web app in real Chromium as one end of a secure pipe, `malten pipe`
 //! as the other: a two-party chat, text both ways, both ends finishing
-//! verified; a third end refused; a chunk out of sequence shown as an
-//! error, never as data.
+//! verified; more chunks than the send window, acknowledged and shown
+//! whole; a third end refused; a chunk out of sequence shown as an error,
+//! never as data.
 
 use tokio::io::AsyncWriteExt;
 
-use crate::pipe::{forge, new_pipe, stream_of, wait_for_observers};
+use std::process::Stdio;
+
+use crate::pipe::{fast_server, forge, new_pipe, stream_of, wait_for_observers};
 use crate::process::Server;
-use crate::terminal::{Running, DEADLINE};
+use crate::terminal::{client, Running, DEADLINE};
 use crate::webdriver::Browser;
 
 /// Opens the pipe `link` in `browser` and waits until it is joined.
@@ -114,4 +117,54 @@ async fn a_chunk_out_of_sequence_is_an_error_never_data() {
         .await;
     assert_eq!(browser.message_texts().await, ["abc"]);
     browser.close().await;
+}
+
+/// More chunks than a sender may have unacknowledged (256), cut inside
+/// characters: the sender only finishes if the app acknowledges as it
+/// reads and verifies the final digest, and the app shows every line whole.
+#[tokio::test]
+async fn a_long_text_sent_with_pipe_send_arrives_whole_and_acknowledged() {
+    let server = fast_server().await;
+    let link = new_pipe(&server).await;
+    let stream = stream_of(&link);
+    let browser = Browser::start().await;
+    open_in_browser(&server, &browser, &link).await;
+    wait_for_observers(&server, &stream, 1).await;
+
+    // 300 lines of 801 bytes: 321 chunks of 750 bytes, many of them
+    // ending inside a two-byte "ä".
+    let line = "ä".repeat(400);
+    let input = format!("{line}\n").repeat(300);
+    let dir = std::env::temp_dir().join(format!("malten-pipe-chat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("in.txt");
+    std::fs::write(&path, &input).unwrap();
+    let sender = client(&["pipe", "--send", &link], &[])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = tokio::time::timeout(DEADLINE * 4, sender.wait_with_output())
+        .await
+        .expect("the sender finishes: the app acknowledged and verified")
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}; stderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    browser
+        .wait_for_text(
+            "[data-testid=messages]",
+            "The other end has finished sending",
+        )
+        .await;
+    let texts = browser.message_texts().await;
+    assert_eq!(texts.len(), 300);
+    assert!(texts.iter().all(|text| *text == line));
+    assert_eq!(browser.count("[data-testid=pipe-error]").await, 0);
+    browser.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
 }
