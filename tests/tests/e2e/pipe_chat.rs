@@ -1,8 +1,8 @@
 //! The web app in real Chromium as one end of a secure pipe, `malten pipe`
 //! as the other: a two-party chat, text both ways, both ends finishing
 //! verified; more chunks than the send window, acknowledged and shown
-//! whole; a third end refused; a chunk out of sequence shown as an error,
-//! never as data.
+//! whole; data that is not text counted; a third end refused; a chunk out
+//! of sequence shown as an error, never as data.
 
 use tokio::io::AsyncWriteExt;
 
@@ -167,4 +167,32 @@ async fn a_long_text_sent_with_pipe_send_arrives_whole_and_acknowledged() {
     assert_eq!(browser.count("[data-testid=pipe-error]").await, 0);
     browser.close().await;
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn data_that_is_not_text_is_shown_as_a_byte_count_never_as_garbage() {
+    let server = Server::start(&[]).await;
+    let link = new_pipe(&server).await;
+    let stream = stream_of(&link);
+    let browser = Browser::start().await;
+    open_in_browser(&server, &browser, &link).await;
+    wait_for_observers(&server, &stream, 1).await;
+    // "ok\n", then the bytes ff fe fd and "abc".
+    forge(
+        &server,
+        &link,
+        &[
+            "d peer 1 b2sK".into(),
+            "d peer 2 __79".into(),
+            "d peer 3 YWJj".into(),
+        ],
+    )
+    .await;
+    browser.wait_for_message("binary data, 6 bytes").await;
+    assert_eq!(
+        browser.message_texts().await,
+        ["ok", "binary data, 6 bytes"]
+    );
+    assert_eq!(browser.count("[data-testid=pipe-error]").await, 0);
+    browser.close().await;
 }
