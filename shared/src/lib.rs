@@ -16,6 +16,8 @@
 //! - [`name`]: [`StreamName`], a stream name that is valid by construction.
 //! - [`text`]: the rule for a plain message's text.
 //! - [`wire`]: the JSON shapes of messages, stream listings, events and errors.
+//! - [`pipe`]: the frames two ends of a secure pipe write, and a chat end
+//!   that checks them (the terminal client and the web app share them).
 //! - [`protocol`]: the frames of the WebSocket session protocol at `/ws`.
 //! - [`sse`]: Server-Sent Events framing, written by the server and read by
 //!   the tests and the benchmark.
@@ -24,6 +26,7 @@ pub mod crypto;
 pub mod limits;
 pub mod link;
 pub mod name;
+pub mod pipe;
 pub mod protocol;
 pub mod sse;
 pub mod text;

@@ -5,3 +5,4 @@ pub mod message;
 pub mod passphrase;
 pub mod privacy_badge;
 pub mod share;
+pub mod transcript;

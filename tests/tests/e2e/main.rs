@@ -10,6 +10,7 @@ mod interop;
 mod llm;
 mod pin;
 mod pipe;
+mod pipe_chat;
 mod process;
 mod proxy;
 mod reconnect;

@@ -13,7 +13,7 @@ use crate::terminal::{client, malten, Running, DEADLINE};
 
 /// A server that lets a pipe go as fast as the machine does (the default
 /// of 10 posts a second would make a 10 MiB transfer take half an hour).
-async fn fast_server() -> Server {
+pub(crate) async fn fast_server() -> Server {
     Server::start(&[
         "--rate-per-second",
         "1000000",
@@ -26,19 +26,19 @@ async fn fast_server() -> Server {
 }
 
 /// `malten pipe new`: the link with the passphrase.
-async fn new_pipe(server: &Server) -> String {
+pub(crate) async fn new_pipe(server: &Server) -> String {
     let run = malten(&["pipe", "new", "--server", &server.base_url], &[], "").await;
     let lines = run.lines();
     assert_eq!(lines.len(), 2, "{run:?}");
     lines[1].to_owned()
 }
 
-fn stream_of(link: &str) -> String {
+pub(crate) fn stream_of(link: &str) -> String {
     let fragment = link.split_once('#').unwrap().1;
     fragment.split(['/', '!']).next().unwrap().to_owned()
 }
 
-async fn wait_for_observers(server: &Server, stream: &str, want: u64) {
+pub(crate) async fn wait_for_observers(server: &Server, stream: &str, want: u64) {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let response = reqwest::get(server.url(&format!("/streams/{stream}")))
@@ -158,7 +158,7 @@ async fn a_receiver_killed_mid_transfer_makes_the_sender_fail_clearly() {
 }
 
 /// Posts frames into a pipe as someone holding its passphrase would.
-async fn forge(server: &Server, link: &str, frames: &[String]) {
+pub(crate) async fn forge(server: &Server, link: &str, frames: &[String]) {
     let stream = stream_of(link);
     let passphrase = link.rsplit_once('!').unwrap().0.rsplit_once('/').unwrap().1;
     let info: serde_json::Value = reqwest::get(server.url(&format!("/streams/{stream}")))

@@ -78,6 +78,9 @@ impl Page {
     }
 
     async fn handle(self, event: Live) {
+        if self.is_pipe() {
+            return self.pipe_event(event).await;
+        }
         let history = self.history;
         match event {
             Live::Message(message) => {
@@ -113,7 +116,7 @@ impl Page {
 
     /// After a refusal: a new connection, from the same cursor if the
     /// server still accepts it, otherwise from now on, with a notice.
-    async fn reconnect(self) {
+    pub(super) async fn reconnect(self) {
         let connection = self.connection;
         connection.reconnecting.set(true);
         let resume = connection

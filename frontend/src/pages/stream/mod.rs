@@ -18,6 +18,7 @@
 //! - `connection.rs`: the live connection, presence, reconnecting.
 //! - `composer.rs`: the draft, sending, posting.
 //! - `llm.rs`: `/ai` commands and the reply preview.
+//! - `pipe.rs`: a secure pipe, shown as a two-party chat instead.
 //! - `dom.rs`: scrolling and other small DOM helpers.
 
 mod composer;
@@ -26,6 +27,7 @@ mod dom;
 mod history;
 mod keys;
 mod llm;
+mod pipe;
 mod state;
 
 use leptos::prelude::*;
@@ -38,6 +40,7 @@ use crate::components::passphrase::PassphrasePrompt;
 use crate::components::privacy_badge::{EncryptionLimits, Privacy, PrivacyBadge};
 use crate::components::share::SharePanel;
 use history::Older;
+use pipe::PipeChat;
 use state::{Page, Phase};
 
 #[component]
@@ -81,6 +84,7 @@ pub fn StreamPage(link: Link) -> impl IntoView {
                     />
                 }.into_any(),
                 Phase::Unlocking => view! { <p role="status" data-testid="unlocking">"Deriving the key…"</p> }.into_any(),
+                Phase::Ready if page.is_pipe() => view! { <PipeChat page /> }.into_any(),
                 Phase::Ready => view! {
                     <div class="older">
                         {move || match page.history.older.get() {

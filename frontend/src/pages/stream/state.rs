@@ -14,6 +14,7 @@ use super::dom::scroll_to_bottom;
 use super::history::{History, Older, PAGE};
 use super::keys::Keys;
 use super::llm::Llm;
+use super::pipe::Pipe;
 use crate::api;
 use crate::storage;
 use crate::trust::{Expected, Verdict};
@@ -46,6 +47,7 @@ pub(super) struct Page {
     pub(super) connection: Connection,
     pub(super) composer: Compose,
     pub(super) llm: Llm,
+    pub(super) pipe: Pipe,
 }
 
 impl Page {
@@ -61,6 +63,7 @@ impl Page {
             connection: Connection::new(),
             composer: Compose::new(),
             llm: Llm::new(),
+            pipe: Pipe::new(),
         }
     }
 
@@ -122,8 +125,12 @@ impl Page {
         }
     }
 
-    /// History first, then live events after the newest message loaded.
+    /// History first, then live events after the newest message loaded
+    /// (a pipe has no history: it is joined as one of its two ends).
     pub(super) async fn open(self) {
+        if self.is_pipe() {
+            return self.open_pipe();
+        }
         let name = self.name();
         let page = match api::older_messages(&name, None, PAGE).await {
             Ok(page) => page,

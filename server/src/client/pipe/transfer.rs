@@ -19,15 +19,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 use super::frame::{digest, Frame, CHUNK_BYTES, MAX_SEQ};
+pub use super::frame::{ACK_EVERY, WINDOW};
 use crate::client::events::{Incoming, Subscription};
 use crate::client::stream::Opened;
 use crate::client::ClientError;
-
-/// Most chunks sent and not yet acknowledged.
-pub const WINDOW: u64 = 256;
-
-/// The receiver acknowledges after this many chunks.
-pub const ACK_EVERY: u64 = 32;
 
 /// One end; see the module documentation.
 pub struct End<'a> {
