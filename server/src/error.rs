@@ -69,8 +69,6 @@ pub enum ApiError {
     RouteNotFound,
     #[error("no such stream")]
     StreamNotFound,
-    #[error("the server is shutting down")]
-    ShuttingDown,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -118,7 +116,6 @@ impl ApiError {
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::RouteNotFound | Self::StreamNotFound => StatusCode::NOT_FOUND,
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -140,7 +137,6 @@ impl ApiError {
             Self::HeadersTooLarge { .. } => "headers_too_large",
             Self::RouteNotFound => "not_found",
             Self::StreamNotFound => "stream_not_found",
-            Self::ShuttingDown => "shutting_down",
             Self::Internal(_) => "internal",
         }
     }
@@ -172,7 +168,7 @@ impl ApiError {
 fn engine_status(err: &EngineError) -> StatusCode {
     match err {
         EngineError::Refused(err) => store_status(err),
-        EngineError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        EngineError::Unavailable(_) | EngineError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -246,7 +242,7 @@ impl IntoResponse for ApiError {
             }
             // Expected refusals: the client's mistake or the server at a
             // documented limit. Counted per code in `/metrics` (by
-            // `metrics::count_rejections`), and never with what was sent.
+            // `http::contract::enforce`), and never with what was sent.
             (_, tracing::Level::WARN) => {
                 tracing::warn!(status = status.as_u16(), code, "request refused");
             }

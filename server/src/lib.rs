@@ -90,7 +90,9 @@ impl AppState {
 /// the chat API under `/v1` (`None`: off).
 pub fn app(state: AppState, chat: Option<chat::ChatState>) -> Router {
     let max_body_bytes = state.config.max_body_bytes;
-    http::router(state).merge(chat::router(chat, max_body_bytes))
+    let metrics = Arc::clone(&state.metrics);
+    let routes = http::router(state).merge(chat::router(chat, max_body_bytes));
+    http::with_shared_layers(routes, metrics)
 }
 
 /// Serves until `shutdown` completes, then tells subscribers, stops

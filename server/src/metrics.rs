@@ -10,11 +10,6 @@
 //! [`Snapshot`] and passes it to [`Metrics::render`]. Nothing here names the
 //! store, the engine or the error type.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -141,17 +136,4 @@ impl Default for Metrics {
 
 fn set(gauge: &Gauge<i64, std::sync::atomic::AtomicI64>, value: u64) {
     gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
-}
-
-/// Counts every response that carries a [`RejectionCode`].
-pub async fn count_rejections(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let response = next.run(request).await;
-    if let Some(RejectionCode(code)) = response.extensions().get::<RejectionCode>() {
-        metrics.rejection(code);
-    }
-    response
 }

@@ -10,6 +10,8 @@
 //! # Layout
 //! - [`crypto`]: end-to-end encryption format v1 (keys, envelopes, the
 //!   server's keyless envelope check); see `docs/crypto.md`.
+//! - [`link`]: share links (`#stream/secret!pin`) and the pin that refuses
+//!   a squatted or recreated stream.
 //! - [`limits`]: the numbers (1024 messages, 1024 characters, TTL bounds).
 //! - [`name`]: [`StreamName`], a stream name that is valid by construction.
 //! - [`text`]: the rule for a plain message's text.
@@ -20,6 +22,7 @@
 
 pub mod crypto;
 pub mod limits;
+pub mod link;
 pub mod name;
 pub mod protocol;
 pub mod sse;

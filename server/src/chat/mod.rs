@@ -40,7 +40,6 @@ use axum::routing::any;
 use axum::Router;
 use sqlx::AnyPool;
 use tokio::sync::watch;
-use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -170,25 +169,7 @@ pub fn router_with(state: ChatState, max_body_bytes: usize) -> Router {
         .route("/v1/{*rest}", any(not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                // Statuses are logged once, by level, where the error
-                // becomes a response (`error.rs`); tower-http's default
-                // would log every 5xx, a full memory budget included, as
-                // an ERROR.
-                .on_failure(crate::http::log_failure),
-        )
         .with_state(state)
-}
-
-/// Method and path only: the query may hold an `access_token`.
-fn request_span(request: &axum::extract::Request) -> tracing::Span {
-    tracing::debug_span!(
-        "chat_request",
-        method = %request.method(),
-        path = %request.uri().path(),
-    )
 }
 
 async fn disabled() -> ApiError {

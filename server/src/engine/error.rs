@@ -15,6 +15,10 @@ pub enum EngineError {
     /// The cause is for logs only; clients get a generic sentence.
     #[error("the message backend is unavailable; try again later")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server has begun shutting down: nothing new is accepted, so
+    /// nothing accepted is lost with the process.
+    #[error("the server is shutting down; try again in a moment")]
+    ShuttingDown,
 }
 
 impl EngineError {
@@ -24,6 +28,7 @@ impl EngineError {
         match self {
             Self::Refused(err) => err.code(),
             Self::Unavailable(_) => "backend_unavailable",
+            Self::ShuttingDown => "shutting_down",
         }
     }
 }

@@ -86,6 +86,7 @@ impl Engine {
 
     /// Creates a stream; refuses a name that exists.
     pub async fn create(&self, new: NewStream) -> Result<StreamInfo, EngineError> {
+        self.refuse_when_stopping()?;
         match self {
             Self::Memory(store) => {
                 Ok(store.create(new.name, new.private, new.ttl_secs, new.encryption)?)
@@ -115,6 +116,7 @@ impl Engine {
         raw: String,
         kind: MessageKind,
     ) -> Result<Message, EngineError> {
+        self.refuse_when_stopping()?;
         match self {
             Self::Memory(store) => Ok(store.post(name, raw, kind)?),
         }
@@ -159,6 +161,7 @@ impl Engine {
         name: &StreamName,
         after: Option<Cursor>,
     ) -> Result<Subscription, EngineError> {
+        self.refuse_when_stopping()?;
         match self {
             Self::Memory(store) => Ok(Subscription::memory(store.subscribe(name, after)?)),
         }
@@ -210,6 +213,21 @@ impl Engine {
         }
     }
 
+    /// Once shutdown has begun, new streams, posts and subscriptions are
+    /// refused with [`EngineError::ShuttingDown`] (503 `shutting_down`): a
+    /// post accepted now could be lost with the process, and a subscriber
+    /// would be told to go at once.
+    fn refuse_when_stopping(&self) -> Result<(), EngineError> {
+        let stopping = match self {
+            Self::Memory(store) => store.is_shutting_down(),
+        };
+        if stopping {
+            Err(EngineError::ShuttingDown)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Turns `true` when [`Engine::begin_shutdown`] is called: long-lived
     /// connections (subscriptions, `/ws` sessions) use it to say goodbye.
     pub fn watch_shutdown(&self) -> watch::Receiver<bool> {
@@ -218,3 +236,6 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,26 +1,33 @@
 //! The JSON error contract for what is refused before a handler runs.
 //!
 //! Every 4xx/5xx carries `{"error", "code"}` (docs/api.md). Handlers get
-//! that from `ApiError`; these layers give it to the refusals that would
-//! otherwise come from axum or hyper with an empty or text body:
-//! - [`request_head`]: a URI over [`MAX_URI_BYTES`] is `414 uri_too_long`;
+//! that from `ApiError`; [`enforce`], one layer over every route (the
+//! stream API and the chat API under `/v1` alike), gives it to the refusals
+//! that would otherwise come from axum or hyper with an empty or text body,
+//! and counts every refusal by code for `/metrics`:
+//! - the request head: a URI over [`MAX_URI_BYTES`] is `414 uri_too_long`;
 //!   more than [`MAX_HEADERS`] headers or over [`MAX_HEADER_BYTES`] of
 //!   them is `431 headers_too_large`; a WebSocket upgrade whose
 //!   `Sec-WebSocket-Key` is not 16 bytes of base64 is `400
 //!   invalid_parameter`. hyper's own limits are set above these in
 //!   `serve.rs`, so ours answer first; beyond hyper's (see there) the
 //!   connection gets hyper's bare answer.
-//! - [`method_not_allowed`]: axum's empty `405` becomes `405
-//!   method_not_allowed`, keeping its `Allow` header.
+//! - axum's empty `405` becomes `405 method_not_allowed`, keeping its
+//!   `Allow` header.
+//!
+//! One layer rather than one per rule: each `from_fn` layer boxes a future
+//! per request, and this runs on every post of the hot path.
 
-use axum::extract::Request;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
 use crate::error::ApiError;
-use crate::metrics::RejectionCode;
+use crate::metrics::{Metrics, RejectionCode};
 
 /// Longest request URI (path and query) answered normally.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
@@ -31,12 +38,21 @@ pub const MAX_HEADERS: usize = 64;
 /// Most bytes of header names and values (plus `": "` and CRLF each).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Refuses request heads over our limits, and broken WebSocket keys.
-pub async fn request_head(request: Request, next: Next) -> Response {
-    if let Err(refused) = check_head(&request) {
-        return refused.into_response();
+/// Refuses request heads over our limits and broken WebSocket keys, gives
+/// axum's `405` its JSON body, and counts every refusal.
+pub async fn enforce(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = match check_head(&request) {
+        Err(refused) => refused.into_response(),
+        Ok(()) => with_json_405(next.run(request).await),
+    };
+    if let Some(RejectionCode(code)) = response.extensions().get::<RejectionCode>() {
+        metrics.rejection(code);
     }
-    next.run(request).await
+    response
 }
 
 fn check_head(request: &Request) -> Result<(), ApiError> {
@@ -83,8 +99,7 @@ fn check_head(request: &Request) -> Result<(), ApiError> {
 }
 
 /// Gives axum's bodiless `405` the JSON body, keeping `Allow`.
-pub async fn method_not_allowed(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+fn with_json_405(response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED
         || response.extensions().get::<RejectionCode>().is_some()
     {

@@ -29,7 +29,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::{assets, metrics, AppState};
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
+use crate::{assets, AppState};
 
 pub fn router(state: AppState) -> Router {
     // The write rate limit, only on the routes that create or post.
@@ -55,12 +58,14 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::llm::socket::upgrade))
         .route("/", get(assets::serve))
         .fallback(fallback)
-        .layer(middleware::from_fn(contract::method_not_allowed))
-        .layer(middleware::from_fn(contract::request_head))
-        .layer(middleware::from_fn_with_state(
-            state.metrics.clone(),
-            metrics::count_rejections,
-        ))
+        .with_state(state)
+}
+
+/// The layers every route shares, the chat API's included: the JSON error
+/// contract (and refusal counting), security headers, and tracing.
+pub fn with_shared_layers(router: Router, metrics: Arc<Metrics>) -> Router {
+    router
+        .layer(middleware::from_fn_with_state(metrics, contract::enforce))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -78,11 +83,11 @@ pub fn router(state: AppState) -> Router {
                 // an ERROR.
                 .on_failure(crate::http::log_failure),
         )
-        .with_state(state)
 }
 
 /// The span of a request: method and path only. The query string is left
-/// out because parameters (`message`, `prompt`) may carry what people wrote.
+/// out because parameters (`message`, `prompt`) may carry what people wrote,
+/// and the chat API's `access_token`.
 fn request_span(request: &Request) -> tracing::Span {
     tracing::debug_span!(
         "request",

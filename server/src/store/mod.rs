@@ -301,6 +301,11 @@ impl Store {
         self.shutdown.send_replace(true);
     }
 
+    /// Whether [`Store::begin_shutdown`] has been called.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     /// A receiver that turns `true` when [`Store::begin_shutdown`] is called:
     /// every long-lived connection (subscriptions, `/ws` sessions) uses it to
     /// say goodbye before the server stops.

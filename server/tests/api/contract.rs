@@ -82,6 +82,7 @@ async fn refusals_before_any_handler_are_json_with_the_documented_status_and_cod
         .map(|i| format!("X-Big-{i}: {}", "y".repeat(1000)))
         .collect();
     let long_uri = format!("/messages?stream=a&pad={}", "z".repeat(8 * 1024));
+    let long_chat_uri = format!("/v1/orgs?pad={}", "z".repeat(8 * 1024));
     let rows: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         (
             "unknown route",
@@ -183,6 +184,35 @@ async fn refusals_before_any_handler_are_json_with_the_documented_status_and_cod
             request("GET", "/healthz", &big_headers, ""),
             431,
             "headers_too_large",
+        ),
+        // The chat API under /v1 is behind the same contract.
+        (
+            "chat: URI over 8 KiB",
+            request("GET", &long_chat_uri, &[], ""),
+            414,
+            "uri_too_long",
+        ),
+        (
+            "chat: more than 64 headers",
+            request("GET", "/v1/openapi.json", &many_headers, ""),
+            431,
+            "headers_too_large",
+        ),
+        (
+            "chat: WebSocket key not 16 bytes",
+            request(
+                "GET",
+                "/v1/channels/ch_x/events",
+                &[
+                    "Upgrade: websocket".into(),
+                    "Connection: Upgrade".into(),
+                    "Sec-WebSocket-Version: 13".into(),
+                    "Sec-WebSocket-Key: not-a-key".into(),
+                ],
+                "",
+            ),
+            400,
+            "invalid_parameter",
         ),
     ];
     for (what, bytes, status, code) in rows {
@@ -371,5 +401,26 @@ async fn the_stream_cap_and_the_rate_limit_rows() {
             let body: Value = serde_json::from_str(&answer.body).unwrap();
             assert_eq!(body["code"], code, "{what}: {answer:?}");
         }
+    }
+}
+
+/// Every answer, the chat API's and refusals included, tells browsers not to
+/// sniff content types and not to send a referrer.
+#[tokio::test]
+async fn security_headers_are_on_every_route() {
+    let app = spawn_app().await;
+    for path in [
+        "/healthz",
+        "/streams/none",
+        "/v1/openapi.json",
+        "/v1/orgs",
+        "/nowhere",
+    ] {
+        let response = reqwest::get(format!("http://{}{path}", app.addr))
+            .await
+            .unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
     }
 }
