@@ -4,10 +4,11 @@
 #   make bench      the fan-out benchmark against Redis pub/sub
 #   make bench-web  the web app's speed in Chromium
 #   make mutants    mutation testing of server/ and shared/ (slow; docs/testing.md)
+#   make fuzz       every fuzz target for FUZZ_SECONDS (default 60) each (docs/testing.md)
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test setup setup-test frontend lint bench bench-web mutants clean
+.PHONY: run test setup setup-test frontend lint bench bench-web mutants fuzz fuzz-smoke clean
 
 run: setup frontend
 	$(CARGO) run --release -p malten-server --bin malten -- $(ARGS)
@@ -16,6 +17,7 @@ test: setup-test frontend lint
 	$(CARGO) build -p malten-server --bin malten
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	$(MAKE) fuzz-smoke
 
 setup:
 	scripts/setup.sh
@@ -49,6 +51,18 @@ bench-web: setup-test frontend
 mutants:
 	scripts/setup.sh mutants
 	$(CARGO) mutants --package malten-server --package malten-shared $(ARGS)
+
+# Fuzzing with cargo-fuzz (nightly): each target in fuzz/ in turn, with its
+# committed seeds. `make test` runs the smoke (5 s each) so the targets keep
+# building; findings land in fuzz/artifacts/ (docs/testing.md).
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/setup.sh fuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	scripts/setup.sh fuzz
+	scripts/fuzz.sh 5
 
 clean:
 	$(CARGO) clean

@@ -9,6 +9,8 @@
 #                             (server and redis-cli) for the scale-out tests
 #   scripts/setup.sh bench    ... plus redis-server, the comparison peer
 #   scripts/setup.sh mutants  cargo-mutants only, for `make mutants`
+#   scripts/setup.sh fuzz     the nightly toolchain and cargo-fuzz only, for
+#                             `make fuzz` and `make fuzz-smoke` (run by `make test`)
 #
 # On machines where `rustup target add wasm32-unknown-unknown` works, that is
 # used. Where it cannot download (as on our CI machines), Debian's
@@ -53,6 +55,22 @@ if [ "$MODE" = mutants ]; then
     if [ "$(cargo mutants --version 2>/dev/null)" != "cargo-mutants $MUTANTS_VERSION" ]; then
         say "installing cargo-mutants $MUTANTS_VERSION (a few minutes on 2 cores, once)"
         cargo install cargo-mutants --version "$MUTANTS_VERSION" --locked
+    fi
+    say "ready"
+    exit 0
+fi
+
+# Fuzzing needs a nightly compiler (sanitizer coverage) and cargo-fuzz, and
+# nothing of the web app's toolchain.
+CARGO_FUZZ_VERSION=0.13.2
+if [ "$MODE" = fuzz ]; then
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        say "installing the nightly toolchain (minimal profile)"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+        say "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 3 minutes on 2 cores, once)"
+        cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
     fi
     say "ready"
     exit 0

@@ -12,6 +12,13 @@ pub(crate) mod sse;
 mod streams;
 mod websocket;
 
+// The request parsers, public for the fuzz targets (fuzz/): they run the
+// server's own code on arbitrary input, without a socket.
+pub use params::{
+    from_parts as parse_params, parse_cursor, CreateStream, ListMessages, PostMessage, Read,
+    RunCommand, Subscribe,
+};
+
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
