@@ -3,7 +3,8 @@
 //!
 //! Every frame, in both directions, is `{"msg", "cid", "content"}`. `msg`
 //! names the packet type, `cid` is the client's correlation id (echoed in
-//! every reply, exactly as sent) and `content` depends on `msg`. Text travels
+//! every reply: the same string, or the same number; a number is read as
+//! an f64, so one beyond its precision comes back as the nearest f64) and `content` depends on `msg`. Text travels
 //! base64-encoded (standard alphabet) UTF-8, as in the protocol this one is
 //! compatible with; [`encode_text`] and [`decode_text`] do the conversion.
 //!

@@ -140,3 +140,18 @@ fn the_stream_extension_is_off_unless_asked() {
         serde_json::from_value(json!({"type": "text", "data": "aGk=", "stream": true})).unwrap();
     assert!(streaming.stream);
 }
+
+/// Found by the `ws_frame` fuzz target: an 89-digit numeric `cid` was
+/// echoed as an `f64` whose text read back as a different number, because
+/// serde_json's default float parsing is not correctly rounded. With
+/// `float_roundtrip` (workspace `Cargo.toml`) the echo reads back as the
+/// same number the client sent.
+#[test]
+fn a_huge_numeric_cid_is_echoed_as_the_same_number() {
+    let sent = r#"{"msg":"ping","content":null,"cid":222228888888888888888888888888888888888888888888888888888888888888888888888888888882222}"#;
+    let frame: Frame<ClientPacket> = serde_json::from_str(sent).unwrap();
+    let reply = Frame::new(frame.cid.clone(), ServerPacket::Ping(Value::Null));
+    let echoed: Value = serde_json::from_str(&serde_json::to_string(&reply).unwrap()).unwrap();
+    let original: Value = serde_json::from_str(sent).unwrap();
+    assert_eq!(echoed["cid"], original["cid"]);
+}
