@@ -23,6 +23,7 @@ fn info(link: &Link, encryption: Option<EncryptionParams>) -> StreamInfo {
         observers: 0,
         encrypted: encryption.is_some(),
         encryption,
+        pipe: false,
     }
 }
 
