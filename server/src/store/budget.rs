@@ -14,7 +14,7 @@ use std::time::Duration;
 use malten_shared::StreamName;
 
 use super::stream::Stored;
-use super::{Store, StoreError, Stream};
+use super::{Store, StoreError, StoreLimits, Stream};
 
 /// What one stream costs before it holds any message, charged to the memory
 /// budget while the stream exists. Measured at about 9 KiB (mostly the
@@ -31,22 +31,25 @@ pub struct Gauges {
     pub subscribers: AtomicUsize,
 }
 
-impl Store {
+impl StoreLimits {
     /// The TTL asked for, or the default; refuses one outside the range.
-    pub(super) fn ttl(&self, ttl_secs: Option<u64>) -> Result<Duration, StoreError> {
+    /// Every backend applies the same rule.
+    pub fn ttl(&self, ttl_secs: Option<u64>) -> Result<Duration, StoreError> {
         let Some(secs) = ttl_secs else {
-            return Ok(self.limits.default_ttl);
+            return Ok(self.default_ttl);
         };
         let ttl = Duration::from_secs(secs);
-        if ttl < self.limits.min_ttl || ttl > self.limits.max_ttl {
+        if ttl < self.min_ttl || ttl > self.max_ttl {
             return Err(StoreError::TtlOutOfRange {
-                min: self.limits.min_ttl.as_secs(),
-                max: self.limits.max_ttl.as_secs(),
+                min: self.min_ttl.as_secs(),
+                max: self.max_ttl.as_secs(),
             });
         }
         Ok(ttl)
     }
+}
 
+impl Store {
     pub(super) fn check_stream_capacity(
         &self,
         map: &HashMap<StreamName, Arc<Stream>>,

@@ -128,7 +128,7 @@ impl Store {
         encryption: Option<EncryptionParams>,
         pipe: bool,
     ) -> Result<StreamInfo, StoreError> {
-        let ttl = self.ttl(ttl_secs)?;
+        let ttl = self.limits.ttl(ttl_secs)?;
         if let Some(params) = &encryption {
             params.validate()?;
         }

@@ -7,7 +7,6 @@
 //! here up to its cursor, which the script assigns, appends and publishes
 //! in the same atomic step.
 
-use std::time::Duration;
 
 use malten_shared::crypto::check_envelope;
 use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
@@ -21,20 +20,6 @@ use crate::engine::{EngineError, NewStream};
 use crate::store::{random_id, random_stream_name, unix_nanos, StoreError};
 
 impl RedisEngine {
-    fn ttl(&self, ttl_secs: Option<u64>) -> Result<Duration, StoreError> {
-        let Some(secs) = ttl_secs else {
-            return Ok(self.limits.default_ttl);
-        };
-        let ttl = Duration::from_secs(secs);
-        if ttl < self.limits.min_ttl || ttl > self.limits.max_ttl {
-            return Err(StoreError::TtlOutOfRange {
-                min: self.limits.min_ttl.as_secs(),
-                max: self.limits.max_ttl.as_secs(),
-            });
-        }
-        Ok(ttl)
-    }
-
     /// Refuses a new stream when `--max-streams` are in Redis. Nodes check
     /// and create in two steps, so concurrent creations on several nodes
     /// can pass the cap by at most their number (docs/cluster.md).
@@ -84,7 +69,7 @@ impl RedisEngine {
         if new.pipe {
             return Err(EngineError::PipesUnsupported);
         }
-        let ttl = self.ttl(new.ttl_secs)?;
+        let ttl = self.limits.ttl(new.ttl_secs)?;
         if let Some(params) = &new.encryption {
             params.validate().map_err(StoreError::from)?;
         }
