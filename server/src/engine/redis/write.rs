@@ -7,7 +7,6 @@
 //! here up to its cursor, which the script assigns, appends and publishes
 //! in the same atomic step.
 
-
 use malten_shared::crypto::check_envelope;
 use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
 use malten_shared::wire::{Body, Cursor, Message, MessageKind, Partial, StreamInfo};
