@@ -76,13 +76,20 @@ impl Hub {
         metrics: Arc<Metrics>,
     ) -> Result<(Arc<Self>, Tasks), RedisError> {
         let pubsub = open_pubsub(settings).await?;
+        // The sink goes in now, not when the tasks first run: the node
+        // says it is listening before then, and a subscriber arriving at
+        // once must not be told Redis is unreachable.
+        let channels = Channels {
+            sink: Some(pubsub.0.clone()),
+            subscribed: HashSet::new(),
+        };
         let (presence_tx, presence_rx) = mpsc::unbounded_channel();
         let hub = Arc::new(Self {
             locals: Mutex::default(),
             generation: watch::channel(0).0,
             up: AtomicBool::new(true),
             presence: presence_tx,
-            channels: tokio::sync::Mutex::default(),
+            channels: tokio::sync::Mutex::new(channels),
             streams: AtomicUsize::new(0),
             node: crate::store::random_id(),
         });

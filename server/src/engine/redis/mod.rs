@@ -213,3 +213,6 @@ impl RedisEngine {
 fn unexpected(what: &str) -> EngineError {
     EngineError::Unavailable(format!("unexpected {what} from redis").into())
 }
+
+#[cfg(test)]
+mod tests;

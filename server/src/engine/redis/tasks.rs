@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use malten_shared::StreamName;
-use redis::aio::PubSub;
+use redis::aio::{PubSubSink, PubSubStream};
 use redis::RedisError;
 use tokio::sync::mpsc;
 
@@ -40,7 +40,9 @@ pub struct Tasks {
     pub(super) hub: Arc<Hub>,
     pub(super) backend: Backend,
     pub(super) settings: Settings,
-    pub(super) pubsub: PubSub,
+    /// The connection [`Hub::connect`] opened, split; its sink is already
+    /// the hub's, so subscribing works before these tasks first run.
+    pub(super) pubsub: (PubSubSink, PubSubStream),
     pub(super) presence: mpsc::UnboundedReceiver<PresenceUpdate>,
     pub(super) metrics: Arc<Metrics>,
 }
@@ -70,7 +72,11 @@ impl Tasks {
     }
 }
 
-pub(super) async fn open_pubsub(settings: &Settings) -> Result<PubSub, RedisError> {
+/// A pub/sub connection that has answered a PING, split into its command
+/// side and its messages.
+pub(super) async fn open_pubsub(
+    settings: &Settings,
+) -> Result<(PubSubSink, PubSubStream), RedisError> {
     let mut last_error = None;
     // In a cluster, PUBLISH reaches every node, so any one will do.
     for url in &settings.urls {
@@ -82,7 +88,7 @@ pub(super) async fn open_pubsub(settings: &Settings) -> Result<PubSub, RedisErro
             Ok::<_, RedisError>(pubsub)
         };
         match tokio::time::timeout(CONNECT_TIMEOUT + RESPONSE_TIMEOUT, attempt).await {
-            Ok(Ok(pubsub)) => return Ok(pubsub),
+            Ok(Ok(pubsub)) => return Ok(pubsub.split()),
             Ok(Err(err)) => last_error = Some(err),
             Err(_) => {
                 last_error = Some(RedisError::from(std::io::Error::new(
@@ -99,15 +105,15 @@ pub(super) async fn open_pubsub(settings: &Settings) -> Result<PubSub, RedisErro
 async fn run_pubsub(
     hub: Arc<Hub>,
     settings: Settings,
-    first: PubSub,
+    first: (PubSubSink, PubSubStream),
     backend: Backend,
     metrics: Arc<Metrics>,
 ) {
     let mut next = Some(first);
     let mut backoff = Duration::from_millis(50);
     loop {
-        let pubsub = match next.take() {
-            Some(pubsub) => pubsub,
+        let (mut sink, mut messages) = match next.take() {
+            Some(first) => first,
             None => match open_pubsub(&settings).await {
                 Ok(pubsub) => {
                     metrics.backend_reconnects.inc();
@@ -120,6 +126,13 @@ async fn run_pubsub(
                             break;
                         }
                     }
+                    // A new connection is subscribed to nothing yet (the
+                    // first one, `Hub::connect` installed).
+                    let mut channels = hub.channels.lock().await;
+                    channels.sink = Some(pubsub.0.clone());
+                    channels.subscribed.clear();
+                    drop(channels);
+                    hub.up.store(true, Ordering::Release);
                     pubsub
                 }
                 Err(err) => {
@@ -131,13 +144,6 @@ async fn run_pubsub(
             },
         };
         backoff = Duration::from_millis(50);
-        let (mut sink, mut messages) = pubsub.split();
-        {
-            let mut channels = hub.channels.lock().await;
-            channels.sink = Some(sink.clone());
-            channels.subscribed.clear();
-        }
-        hub.up.store(true, Ordering::Release);
         let mut ping = tokio::time::interval(HEARTBEAT);
         loop {
             tokio::select! {
