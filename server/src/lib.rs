@@ -136,7 +136,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = AppState::connect(config).await?;
-    let chat = chat::ChatState::open(&state.config, state.engine.watch_shutdown()).await?;
+    let chat = chat::ChatState::open(&state.config, state.engine.watch_shutdown())
+        .await?
+        .map(|chat| match state.engine.chat_hub() {
+            // Nodes on one Redis (and one database) share live chat events.
+            Some(hub) => chat.with_hub(hub),
+            None => chat,
+        });
     // Announced only now, when requests can be answered: process tests and
     // the benchmark wait for this line.
     tracing::info!(addr = %listener.local_addr()?, "malten listening");

@@ -242,6 +242,15 @@ impl Engine {
         }
     }
 
+    /// The hub for the chat API's live events when this backend is shared
+    /// between nodes (`None`: events stay in this process).
+    pub fn chat_hub(&self) -> Option<Arc<dyn crate::chat::realtime::Hub>> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis(redis) => Some(Arc::new(redis.chat_hub())),
+        }
+    }
+
     /// Tells every subscription the server is going away.
     pub fn begin_shutdown(&self) {
         match self {

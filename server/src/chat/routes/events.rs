@@ -239,7 +239,8 @@ impl Connection {
                         self.send(Some(message.seq), "message", json!(message)).await?;
                     }
                     // Out of order, or events lost: catch up from the database.
-                    Ok(ChatEvent::Message(_)) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Ok(ChatEvent::Message(_) | ChatEvent::Resync)
+                    | Err(broadcast::error::RecvError::Lagged(_)) => {
                         self.replay().await?;
                     }
                     Ok(ChatEvent::Typing { user_id, participant_id }) => {

@@ -49,8 +49,10 @@ use crate::metrics::{Metrics, Snapshot};
 use crate::store::{unix_nanos, StoreError, StoreLimits};
 
 pub use connection::Settings;
+pub(crate) use connection::{Backend, RESPONSE_TIMEOUT};
 pub use persistence::ConnectError;
 pub use subscription::Subscription;
+pub(crate) use tasks::open_pubsub;
 
 use hub::Hub;
 use keys::StreamKeys;
@@ -60,6 +62,7 @@ use tasks::Tasks;
 /// Streams, messages and subscriptions held in Redis.
 #[derive(Debug)]
 pub struct RedisEngine {
+    settings: Settings,
     backend: connection::Backend,
     hub: Arc<Hub>,
     limits: StoreLimits,
@@ -84,6 +87,7 @@ impl RedisEngine {
         let (hub, tasks) = Hub::connect(settings, backend.clone(), Arc::clone(&metrics)).await?;
         tracing::info!(cluster = settings.cluster, node = %hub.node, "streams are kept in redis");
         Ok(Arc::new(Self {
+            settings: settings.clone(),
             backend,
             hub,
             limits,
@@ -106,6 +110,16 @@ impl RedisEngine {
                 None => std::future::pending().await,
             }
         })
+    }
+
+    /// A hub that carries the chat API's live events between the nodes on
+    /// this Redis (starts its tasks: call inside the runtime).
+    pub fn chat_hub(&self) -> crate::chat::realtime::RedisHub {
+        crate::chat::realtime::RedisHub::start(
+            self.settings.clone(),
+            self.backend.clone(),
+            self.hub.node.clone(),
+        )
     }
 
     pub fn begin_shutdown(&self) {

@@ -74,7 +74,7 @@ impl Tasks {
 
 /// A pub/sub connection that has answered a PING, split into its command
 /// side and its messages.
-pub(super) async fn open_pubsub(
+pub(crate) async fn open_pubsub(
     settings: &Settings,
 ) -> Result<(PubSubSink, PubSubStream), RedisError> {
     let mut last_error = None;

@@ -5,6 +5,7 @@
 mod flow;
 mod logs;
 mod messages;
+mod nodes;
 mod openapi;
 mod operator;
 mod pg;

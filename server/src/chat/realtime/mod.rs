@@ -8,27 +8,30 @@
 //! by `seq`, so a hub may be lossy, and only `typing`, `join` and `leave`,
 //! which are ephemeral, can be missed.
 //!
-//! [`LocalHub`] delivers within this process. To deliver across nodes (the
-//! stream engine with the Redis backend), implement [`Hub`] over it: publish
-//! the JSON of a [`ChatEvent`] to a per-channel topic (e.g. a hidden stream
-//! `chat:<channel_id>`) and feed what arrives into the receivers returned by
-//! `subscribe`, and hand it to [`ChatState::with_hub`](super::ChatState::with_hub).
-//! Nothing else in `chat/` has to change.
+//! [`LocalHub`] delivers within this process; [`RedisHub`] (in `redis.rs`)
+//! also carries events between nodes that share a database and a Redis.
+//! A hub that may have missed events (a lost connection, a late
+//! subscription) says so with [`ChatEvent::Resync`]: subscribers then catch
+//! up from the database, so no message is lost for good.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::model::{Message, Participant};
+
+mod redis;
+
+pub use self::redis::RedisHub;
 
 /// Events buffered per channel for a slow subscriber before it lags (and
 /// then resyncs messages from the database).
 const CHANNEL_CAPACITY: usize = 256;
 
 /// Something that happened in a channel.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
 pub enum ChatEvent {
     Message(Message),
@@ -40,6 +43,10 @@ pub enum ChatEvent {
     Leave(Participant),
     /// The channel was deleted: subscribers end their connections.
     Deleted,
+    /// Events may have been missed (not a client-facing event): catch up
+    /// on messages from the database.
+    #[serde(skip)]
+    Resync,
 }
 
 /// Publish and subscribe per channel. Implementations must be cheap to call
@@ -53,6 +60,26 @@ pub trait Hub: Send + Sync + 'static {
 #[derive(Default)]
 pub struct LocalHub {
     channels: Mutex<HashMap<String, broadcast::Sender<ChatEvent>>>,
+}
+
+impl LocalHub {
+    /// The channels that have subscribers now.
+    pub fn active_channels(&self) -> Vec<String> {
+        let channels = self.channels.lock().expect("hub lock");
+        channels
+            .iter()
+            .filter(|(_, sender)| sender.receiver_count() > 0)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Whether `channel_id` has subscribers now.
+    pub fn is_active(&self, channel_id: &str) -> bool {
+        let channels = self.channels.lock().expect("hub lock");
+        channels
+            .get(channel_id)
+            .is_some_and(|sender| sender.receiver_count() > 0)
+    }
 }
 
 impl Hub for LocalHub {
