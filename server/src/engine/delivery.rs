@@ -31,6 +31,21 @@ pub enum Delivery {
     Shutdown(SystemNotice),
 }
 
+/// What every subscriber is told when the server stops (the stream API's
+/// subscriptions on either backend, and the LLM socket, which adds a word
+/// about its sessions).
+pub const SHUTDOWN_NOTICE: &str = "The server is shutting down; reconnect in a moment.";
+
+impl Delivery {
+    /// The last delivery of every subscription when the server stops.
+    pub fn shutdown() -> Self {
+        Self::Shutdown(SystemNotice {
+            code: "shutdown".into(),
+            text: SHUTDOWN_NOTICE.into(),
+        })
+    }
+}
+
 /// Which way `GET /messages` pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {

@@ -48,7 +48,7 @@ use tokio::task::JoinHandle;
 use crate::metrics::{Metrics, Snapshot};
 use crate::store::{Store, StoreLimits};
 
-pub use delivery::{Delivery, Page, PartialEvent, Stored};
+pub use delivery::{Delivery, Page, PartialEvent, Stored, SHUTDOWN_NOTICE};
 pub use error::EngineError;
 pub use subscription::Subscription;
 

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use malten_shared::wire::{Cursor, Gap, Presence, SystemNotice};
+use malten_shared::wire::{Cursor, Gap, Presence};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, watch};
 
@@ -132,10 +132,7 @@ impl Subscription {
             }
             if *self.shutdown.borrow_and_update() {
                 self.finished = true;
-                return Some(Delivery::Shutdown(SystemNotice {
-                    code: "shutdown".into(),
-                    text: "The server is shutting down; reconnect in a moment.".into(),
-                }));
+                return Some(Delivery::shutdown());
             }
             let signal = *self.signal.borrow_and_update();
             if self.announced_observers.is_none() {

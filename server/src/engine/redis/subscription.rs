@@ -88,10 +88,8 @@ impl Subscription {
                 return None;
             }
             if *self.shutdown.borrow_and_update() {
-                return Some(self.end(
-                    "shutdown",
-                    "The server is shutting down; reconnect in a moment.",
-                ));
+                self.finished = true;
+                return Some(Delivery::shutdown());
             }
             if self.generation_changed() {
                 return Some(self.lost());

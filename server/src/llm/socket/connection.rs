@@ -18,12 +18,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use super::dispatch::Connection;
 use super::{CLOSE_GOING_AWAY, CLOSE_PROTOCOL_ERROR};
+use crate::engine::SHUTDOWN_NOTICE;
 use crate::limits::ConnectionPermit;
 use crate::llm::frames::{encode, Violation};
 
 /// The notice sent before the server stops.
-const SHUTDOWN_TEXT: &str = "The server is shutting down; reconnect in a moment. \
-    Sessions are kept in memory only and will be lost.";
+const SESSIONS_LOST: &str = "Sessions are kept in memory only and will be lost.";
 
 /// What the connection loop needs besides the connection's state.
 pub(super) struct Setup {
@@ -148,7 +148,10 @@ pub(super) async fn serve(socket: WebSocket, mut connection: Connection, setup: 
 async fn goodbye(socket: &mut Writer) {
     let notice = encode(
         Value::Null,
-        ServerPacket::System(SystemMessage::text("shutdown", SHUTDOWN_TEXT)),
+        ServerPacket::System(SystemMessage::text(
+            "shutdown",
+            &format!("{SHUTDOWN_NOTICE} {SESSIONS_LOST}"),
+        )),
     );
     let _ = socket.text(notice).await;
     socket
