@@ -240,10 +240,15 @@ impl Link {
     /// link.
     pub fn parse_url(url: &str) -> Result<(String, Link), LinkError> {
         let (base, fragment) = url.split_once('#').ok_or(LinkError::NotALink)?;
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let base = base.split_once('?').map_or(base, |(base, _)| base);
+        let host = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .ok_or(LinkError::NotALink)?;
+        // `http://#room`, `http:///x#room`: no server to talk to.
+        if host.split('/').next().is_none_or(str::is_empty) {
             return Err(LinkError::NotALink);
         }
-        let base = base.split_once('?').map_or(base, |(base, _)| base);
         Ok((
             base.trim_end_matches('/').to_owned(),
             Link::parse_fragment(fragment)?,

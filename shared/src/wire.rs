@@ -34,7 +34,7 @@ impl fmt::Display for Cursor {
 impl FromStr for Cursor {
     type Err = std::num::ParseIntError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.trim().parse().map(Cursor)
+        s.trim_ascii().parse().map(Cursor)
     }
 }
 

@@ -152,4 +152,11 @@ async fn empty_values_mean_the_default() {
         .await;
     assert_eq!(after.len(), 1);
     assert_eq!(after[0]["text"], "c");
+    // Unicode spaces (ideographic, no-break) are not spaces here.
+    for (name, value) in [("last", "%E3%80%80"), ("limit", "%C2%A0")] {
+        let response = app
+            .get(&format!("/messages?stream=cursors&{name}={value}1"))
+            .await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    }
 }

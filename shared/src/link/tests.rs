@@ -105,6 +105,18 @@ fn urls_split_into_server_and_link() {
     assert_eq!(base, "http://127.0.0.1:9090");
     assert_eq!(Link::parse_url("room"), Err(LinkError::NotALink));
     assert_eq!(Link::parse_url("ftp://h/#room"), Err(LinkError::NotALink));
+    for hostless in [
+        "http://#room",
+        "https:///#room",
+        "http://?x#room",
+        "https://",
+    ] {
+        assert_eq!(
+            Link::parse_url(hostless),
+            Err(LinkError::NotALink),
+            "{hostless}"
+        );
+    }
 }
 
 #[test]

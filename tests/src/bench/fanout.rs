@@ -98,6 +98,9 @@ pub struct FanoutResult {
     /// interrupt work for the loopback traffic, and any other process (a
     /// large figure means the run was disturbed).
     pub other_cpu_s: f64,
+    /// Malten on Redis: the commands Redis ran per post over the run
+    /// (posts, presence writes and heartbeats alike).
+    pub redis_commands_per_post: Option<f64>,
 }
 
 /// Malten: N `GET /events` subscribers, `POST /messages` publisher.
@@ -163,8 +166,25 @@ pub async fn malten_nodes(
         sleep(POLL_EVERY).await;
     }
     let measured: Vec<&Server> = nodes.iter().chain(also).copied().collect();
+    let mut redis_conns = Vec::new();
+    for server in also {
+        redis_conns.push(resp::connect(server.addr).await?);
+    }
+    let mut before = 0;
+    for conn in &mut redis_conns {
+        before += resp::commands_processed(conn).await?;
+    }
     let connect = move || async move { Ok(HttpConn::connect(addr).await?.publishing_to(STREAM)) };
-    let (result, _publisher) = measure(system, &measured, subscribers, connect, spec).await?;
+    let (mut result, _publisher) = measure(system, &measured, subscribers, connect, spec).await?;
+    let mut after = 0;
+    for conn in &mut redis_conns {
+        // Not counting this `INFO` itself.
+        after += resp::commands_processed(conn).await? - 1;
+    }
+    if !redis_conns.is_empty() {
+        result.redis_commands_per_post =
+            Some(after.saturating_sub(before) as f64 / spec.messages as f64);
+    }
     Ok(result)
 }
 
@@ -266,6 +286,7 @@ where
         server_cpu_s,
         client_cpu_s,
         other_cpu_s,
+        redis_commands_per_post: None,
     };
     Ok((result, publisher))
 }

@@ -303,6 +303,22 @@ fn fanout_table(out: &mut String, runs: &[FanoutResult], heading: &str) {
             ratio(m.server_cpu_s, r.server_cpu_s),
         );
     }
+    let on_redis: Vec<String> = runs
+        .iter()
+        .filter_map(|r| {
+            r.redis_commands_per_post.map(|commands| {
+                let deliveries = r.summary.deliveries.max(1) as f64;
+                format!(
+                    "{}: {commands:.2} Redis commands per post (those inside Lua scripts included), {:.2} µs server CPU per delivery",
+                    r.system,
+                    r.server_cpu_s * 1e6 / deliveries
+                )
+            })
+        })
+        .collect();
+    if !on_redis.is_empty() {
+        let _ = writeln!(out, "\n{}.", on_redis.join("; "));
+    }
     for r in runs {
         if let Some(error) = &r.summary.first_error {
             let _ = writeln!(

@@ -49,6 +49,20 @@ pub async fn numsub(conn: &mut MultiplexedConnection, channel: &str) -> Result<u
     Ok(count)
 }
 
+/// Commands the server has run since it started (`INFO stats`,
+/// `total_commands_processed`; this `INFO` included).
+pub async fn commands_processed(conn: &mut MultiplexedConnection) -> Result<u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(conn)
+        .await
+        .context("INFO stats failed")?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|count| count.trim().parse().ok())
+        .context("no total_commands_processed in INFO stats")
+}
+
 /// One `SUBSCRIBE` connection.
 pub struct Subscriber {
     messages: Pin<Box<dyn Stream<Item = Msg> + Send>>,

@@ -69,7 +69,8 @@ pub fn signed<'de, D: Deserializer<'de>>(value: D) -> Result<Option<i64>, D::Err
     whole_number(value, "must be a whole number")
 }
 
-/// A number in text, surrounding spaces allowed; empty is `None`.
+/// A number in text, surrounding ASCII spaces allowed (not Unicode ones,
+/// which no client adds by mistake); empty is `None`.
 fn whole_number<'de, D: Deserializer<'de>, T: FromStr>(
     value: D,
     sentence: &'static str,
@@ -78,7 +79,7 @@ fn whole_number<'de, D: Deserializer<'de>, T: FromStr>(
         None => Ok(None),
         Some(raw) if raw.is_empty() => Ok(None),
         Some(raw) => raw
-            .trim()
+            .trim_ascii()
             .parse()
             .map(Some)
             .map_err(|_| Error::custom(sentence)),
@@ -95,7 +96,7 @@ pub fn cursor<'de, D: Deserializer<'de>>(value: D) -> Result<Option<Cursor>, D::
 
 /// A cursor from text (a parameter or the `Last-Event-ID` header).
 pub fn cursor_text(raw: &str) -> Result<Option<Cursor>, &'static str> {
-    let raw = raw.trim();
+    let raw = raw.trim_ascii();
     if raw.is_empty() {
         return Ok(None);
     }
