@@ -118,10 +118,17 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
+    /// Three masters, no replicas.
     pub async fn start() -> Result<Self> {
+        Self::start_with(0).await
+    }
+
+    /// Three masters with `replicas` replicas each, and a node timeout of
+    /// 1 s, so a replica takes over from a failed master within seconds.
+    pub async fn start_with(replicas: usize) -> Result<Self> {
         let dir = TempDir::new("malten-redis-cluster")?;
         let mut servers = Vec::new();
-        for _ in 0..3 {
+        for _ in 0..3 * (1 + replicas) {
             let port = free_port();
             let config = dir.0.join(format!("nodes-{port}.conf"));
             let mut server = RedisServer {
@@ -131,6 +138,8 @@ impl RedisCluster {
                     "yes".into(),
                     "--cluster-config-file".into(),
                     config.display().to_string(),
+                    "--cluster-node-timeout".into(),
+                    "1000".into(),
                 ],
                 child: None,
             };
@@ -144,7 +153,7 @@ impl RedisCluster {
         let output = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .await
             .context("cannot run redis-cli: install redis-tools (scripts/setup.sh test does)")?;
@@ -166,6 +175,94 @@ impl RedisCluster {
             .map(RedisServer::url)
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// The running server that is master for `key`'s slot.
+    pub async fn master_of(&self, key: &str) -> Result<usize> {
+        let mut conn = self.alive()?.connection().await?;
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query_async(&mut conn)
+            .await?;
+        let nodes: String = redis::cmd("CLUSTER")
+            .arg("NODES")
+            .query_async(&mut conn)
+            .await?;
+        // `<id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch>
+        // <link> <slot ranges…>`
+        for line in nodes.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 9 || !fields[2].contains("master") || fields[2].contains("fail") {
+                continue;
+            }
+            let holds = fields[8..].iter().any(|range| {
+                let (start, end) = range.split_once('-').unwrap_or((range, range));
+                matches!((start.parse::<u16>(), end.parse::<u16>()), (Ok(start), Ok(end)) if (start..=end).contains(&slot))
+            });
+            if !holds {
+                continue;
+            }
+            let port: u16 = fields[1]
+                .split(['@', ':'])
+                .nth(1)
+                .and_then(|port| port.parse().ok())
+                .context("a port in CLUSTER NODES")?;
+            return self
+                .servers
+                .iter()
+                .position(|server| server.port == port)
+                .context("the master is not one of ours");
+        }
+        bail!("no master holds slot {slot}")
+    }
+
+    /// Waits until every master's replicas have all its writes (their
+    /// replication offsets reach the master's).
+    pub async fn wait_replicated(&self) -> Result<()> {
+        let deadline = Instant::now() + READY_WITHIN;
+        for server in self.servers.iter().filter(|server| server.child.is_some()) {
+            let mut conn = server.connection().await?;
+            loop {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut conn)
+                    .await?;
+                if !info.contains("role:master") {
+                    break;
+                }
+                let field = |name: &str| {
+                    info.lines()
+                        .find_map(|line| line.strip_prefix(name))
+                        .map(|value| value.trim().to_owned())
+                };
+                let master_offset = field("master_repl_offset:").unwrap_or_default();
+                let replicas: Vec<String> = info
+                    .lines()
+                    .filter(|line| line.starts_with("slave"))
+                    .filter_map(|line| {
+                        line.split(',')
+                            .find_map(|part| part.strip_prefix("offset="))
+                            .map(str::to_owned)
+                    })
+                    .collect();
+                if replicas.iter().all(|offset| *offset == master_offset) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("replicas did not catch up within {READY_WITHIN:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn alive(&self) -> Result<&RedisServer> {
+        self.servers
+            .iter()
+            .find(|server| server.child.is_some())
+            .context("no server of the cluster is running")
     }
 
     async fn wait_until_ok(&self) -> Result<()> {
