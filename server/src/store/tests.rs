@@ -41,23 +41,21 @@ fn texts(store: &Store, stream: &str) -> Vec<String> {
         .collect()
 }
 
-/// Lets the sweeper task run after a time jump.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
+/// One expiry pass now, as the sweeper task would make it (deterministic,
+/// unlike waiting for that task to be scheduled).
+fn sweep(store: &Store) {
+    store.sweep(tokio::time::Instant::now());
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_stream_disappears_after_its_ttl() {
     let store = store();
-    let _sweeper = spawn_sweeper(Arc::clone(&store));
     post(&store, "idle", "hello");
     tokio::time::advance(Duration::from_secs(1023)).await;
-    settle().await;
+    sweep(&store);
     assert!(store.get(&name("idle")).is_some(), "still within the TTL");
     tokio::time::advance(Duration::from_secs(2)).await;
-    settle().await;
+    sweep(&store);
     assert!(store.get(&name("idle")).is_none(), "gone after 1024 s idle");
     assert_eq!(store.gauges().messages.load(Ordering::Relaxed), 0);
     assert_eq!(
@@ -67,10 +65,24 @@ async fn an_idle_stream_disappears_after_its_ttl() {
     );
 }
 
+/// The task runs the pass by itself, once per `SWEEP_INTERVAL`.
+#[tokio::test(start_paused = true)]
+async fn the_sweeper_task_removes_an_idle_stream_within_one_interval() {
+    let store = store();
+    let _sweeper = spawn_sweeper(Arc::clone(&store));
+    post(&store, "idle", "hello");
+    tokio::time::advance(Duration::from_secs(1025)).await;
+    let deadline = tokio::time::Instant::now() + super::sweep::SWEEP_INTERVAL * 2;
+    // Sleeping on the paused clock lets the task's timer fire.
+    while store.get(&name("idle")).is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "not swept");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_per_stream_ttl_is_honoured() {
     let store = store();
-    let _sweeper = spawn_sweeper(Arc::clone(&store));
     store
         .create(Some(name("short")), false, Some(30), None, false)
         .unwrap();
@@ -78,7 +90,7 @@ async fn a_per_stream_ttl_is_honoured() {
         .create(Some(name("long")), false, Some(3000), None, false)
         .unwrap();
     tokio::time::advance(Duration::from_secs(31)).await;
-    settle().await;
+    sweep(&store);
     assert!(store.get(&name("short")).is_none());
     assert!(store.get(&name("long")).is_some());
 }
@@ -104,11 +116,10 @@ async fn messages_older_than_the_ttl_disappear_while_newer_ones_stay() {
 #[tokio::test(start_paused = true)]
 async fn activity_keeps_a_stream_alive() {
     let store = store();
-    let _sweeper = spawn_sweeper(Arc::clone(&store));
     for i in 0..5 {
         post(&store, "chatty", &format!("m{i}"));
         tokio::time::advance(Duration::from_secs(1000)).await;
-        settle().await;
+        sweep(&store);
     }
     assert!(store.get(&name("chatty")).is_some());
     assert_eq!(
@@ -121,16 +132,15 @@ async fn activity_keeps_a_stream_alive() {
 #[tokio::test(start_paused = true)]
 async fn a_stream_with_subscribers_is_kept_but_its_messages_still_expire() {
     let store = store();
-    let _sweeper = spawn_sweeper(Arc::clone(&store));
     let subscription = store.subscribe(&name("watched"), None).unwrap();
     post(&store, "watched", "soon gone");
     tokio::time::advance(Duration::from_secs(1100)).await;
-    settle().await;
+    sweep(&store);
     assert!(store.get(&name("watched")).is_some());
     assert!(texts(&store, "watched").is_empty());
     drop(subscription);
     tokio::time::advance(Duration::from_secs(2)).await;
-    settle().await;
+    sweep(&store);
     assert!(
         store.get(&name("watched")).is_none(),
         "removed once nobody watches"

@@ -119,7 +119,12 @@ async fn when_a_master_fails_its_replica_takes_over_and_the_stream_goes_on() {
     // The history survived the failover: it was on the replica.
     let (status, page) = get_json(&a, "/messages?stream=failover&direction=1").await;
     assert_eq!(status, 200);
-    let stored: Vec<_> = page.as_array().unwrap().iter().map(id_and_created).collect();
+    let stored: Vec<_> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_and_created)
+        .collect();
     assert_eq!(stored, seen);
 }
 
