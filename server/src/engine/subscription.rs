@@ -35,7 +35,10 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<Delivery> {
         match &mut self.0 {
             Backend::Memory(subscription) => subscription.next().await,
-            Backend::Redis(subscription) => subscription.next().await,
+            // Boxed: waiting on Redis makes that future over a kilobyte,
+            // and every idle connection of either backend would carry its
+            // size inline (issue 17: memory per idle connection).
+            Backend::Redis(subscription) => Box::pin(subscription.next()).await,
         }
     }
 

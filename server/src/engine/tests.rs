@@ -40,3 +40,16 @@ async fn once_shutdown_begins_nothing_new_is_accepted_and_reads_still_work() {
     assert_eq!(api.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(api.code(), "shutting_down");
 }
+
+/// Every idle SSE connection holds one pending `next()` future inline, so
+/// its size is memory per connection (docs/benchmarks.md). The Redis
+/// backend's future is over a kilobyte; it must not set the size for both.
+#[tokio::test]
+async fn a_pending_delivery_costs_an_idle_connection_little_memory() {
+    let engine = Engine::for_tests();
+    let name: malten_shared::StreamName = "idle".parse().unwrap();
+    let mut subscription = engine.subscribe(&name, None).await.unwrap();
+    let pending = subscription.next();
+    let size = std::mem::size_of_val(&pending);
+    assert!(size <= 512, "the pending next() future is {size} bytes");
+}
