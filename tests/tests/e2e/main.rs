@@ -11,6 +11,7 @@ mod llm;
 mod pin;
 mod pipe;
 mod pipe_chat;
+mod presence;
 mod process;
 mod proxy;
 mod reconnect;

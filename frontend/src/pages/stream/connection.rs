@@ -17,6 +17,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use malten_shared::wire::{Cursor, MessageKind};
 
+use super::presence::Presence;
 use super::state::{Page, Phase};
 use crate::api;
 use crate::components::message::Shown;
@@ -41,6 +42,8 @@ pub(super) struct Connection {
     pub(super) reconnecting: RwSignal<bool>,
     /// How many are watching the stream, this tab included.
     pub(super) observers: RwSignal<usize>,
+    /// What the last change of `observers` was.
+    pub(super) presence: Presence,
     /// Refusals in a row since the connection was last open.
     pub(super) refusals: StoredValue<u32>,
 }
@@ -51,6 +54,7 @@ impl Connection {
             live: StoredValue::new_local(None),
             reconnecting: RwSignal::new(false),
             observers: RwSignal::new(0),
+            presence: Presence::new(),
             refusals: StoredValue::new(0),
         }
     }
@@ -60,6 +64,7 @@ impl Page {
     /// Subscribes after `after` (from the next new message when `None`);
     /// events are handled in the order they came.
     pub(super) fn connect(self, after: Option<Cursor>) {
+        self.connection.presence.connected();
         // Fed by the browser's `EventSource` callbacks, which cannot wait;
         // the queue only grows while an event is being decrypted.
         let (sender, mut receiver) = mpsc::unbounded::<Live>();
@@ -93,7 +98,7 @@ impl Page {
                 let shown = self.show(&message).await;
                 history.append(shown);
             }
-            Live::Presence(presence) => self.connection.observers.set(presence.observers),
+            Live::Presence(presence) => self.presence_changed(presence.observers),
             Live::Gap(gap) => history.append(Shown::notice(
                 format!("gap-{}", gap.after),
                 gap.available_from.unwrap_or(gap.after),

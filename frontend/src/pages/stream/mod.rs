@@ -16,6 +16,7 @@
 //! - `keys.rs`: unlocking, and opening and sealing messages with the key.
 //! - `history.rs`: the messages shown, what was seen, older pages.
 //! - `connection.rs`: the live connection, presence, reconnecting.
+//! - `presence.rs`: the count of who is watching, and a note when it changes.
 //! - `composer.rs`: the draft, sending, posting.
 //! - `llm.rs`: `/ai` commands and the reply preview.
 //! - `pipe.rs`: a secure pipe, shown as a two-party chat instead.
@@ -28,6 +29,7 @@ mod history;
 mod keys;
 mod llm;
 mod pipe;
+mod presence;
 mod state;
 
 use leptos::prelude::*;
@@ -41,6 +43,7 @@ use crate::components::privacy_badge::{EncryptionLimits, Privacy, PrivacyBadge};
 use crate::components::share::SharePanel;
 use history::Older;
 use pipe::PipeChat;
+use presence::PresenceView;
 use state::{Page, Phase};
 
 #[component]
@@ -66,9 +69,7 @@ pub fn StreamPage(link: Link) -> impl IntoView {
             <div class="stream-head">
                 <h2 id="stream-title" data-testid="stream-name">{format!("#{title}")}</h2>
                 {header_badge}
-                <span class="observers" data-testid="observers" aria-live="polite">
-                    {move || format!("{} watching", page.connection.observers.get())}
-                </span>
+                <PresenceView page />
                 {move || page.connection.reconnecting.get().then(|| view! { <span class="status" role="status">"Reconnecting…"</span> })}
             </div>
             {move || page.info.get().filter(|info| info.encrypted).map(|_| view! { <EncryptionLimits /> })}
