@@ -1,5 +1,8 @@
 //! Presence in the web app: the count changes live as readers come and go,
-//! in plain and encrypted streams, with a short note saying so.
+//! in plain and encrypted streams, with a short note saying so; and a tab
+//! that navigates away (kept in Chromium's back/forward cache) stops
+//! counting at once and, brought back, counts again and shows what was
+//! posted meanwhile.
 
 use std::time::Duration;
 
@@ -8,8 +11,8 @@ use serde_json::json;
 use crate::process::Server;
 use crate::webdriver::Browser;
 
-/// Promptly: the server notices a closed connection without waiting for a
-/// write.
+/// Well under the 12 s or more a page kept in the back/forward cache held
+/// its connection open before the app closed it on `pagehide`.
 const PROMPTLY: Duration = Duration::from_secs(5);
 
 /// Polls until `browser` shows `count` watching, within `within`.
@@ -102,4 +105,38 @@ async fn the_count_follows_readers_live_in_an_encrypted_stream_without_names() {
     let note = alice.text_of("[data-testid=presence-note]").await;
     assert_eq!(note, "Someone left", "no name, nothing the server lacks");
     alice.close().await;
+}
+
+#[tokio::test]
+async fn a_tab_that_navigates_away_stops_counting_and_comes_back_with_what_it_missed() {
+    let server = Server::start(&[]).await;
+    let (alice, bob) = tokio::join!(Browser::start(), Browser::start());
+    alice.goto(&server.url("/#porch")).await;
+    bob.goto(&server.url("/#porch")).await;
+    wait_for_watching(&alice, 2, crate::webdriver::DEADLINE).await;
+    post(&server, "porch", "before").await;
+    bob.wait_for_message("before").await;
+    // Survives only if the page is kept, not reloaded, when Bob comes back.
+    bob.script("window.keptInCache = true;").await;
+
+    bob.goto("about:blank").await;
+    wait_for_watching(&alice, 1, PROMPTLY).await;
+    post(&server, "porch", "while away").await;
+
+    bob.client.back().await.unwrap();
+    bob.wait_for_message("while away").await;
+    assert_eq!(
+        bob.script("return window.keptInCache === true;").await,
+        json!(true),
+        "the page came back from the back/forward cache"
+    );
+    assert_eq!(bob.message_texts().await, ["before", "while away"]);
+    wait_for_watching(&alice, 2, crate::webdriver::DEADLINE).await;
+    wait_for_watching(&bob, 2, crate::webdriver::DEADLINE).await;
+    // Live again, not only replayed.
+    post(&server, "porch", "after").await;
+    bob.wait_for_message("after").await;
+    assert_eq!(bob.message_texts().await, ["before", "while away", "after"]);
+    bob.assert_no_console_errors().await;
+    tokio::join!(alice.close(), bob.close());
 }

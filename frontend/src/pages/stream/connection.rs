@@ -46,6 +46,9 @@ pub(super) struct Connection {
     pub(super) presence: Presence,
     /// Refusals in a row since the connection was last open.
     pub(super) refusals: StoredValue<u32>,
+    /// Set while the page is hidden in the back/forward cache, with where
+    /// to resume when it is shown again (see `lifecycle.rs`).
+    pub(super) away: StoredValue<Option<Option<Cursor>>>,
 }
 
 impl Connection {
@@ -56,14 +59,19 @@ impl Connection {
             observers: RwSignal::new(0),
             presence: Presence::new(),
             refusals: StoredValue::new(0),
+            away: StoredValue::new(None),
         }
     }
 }
 
 impl Page {
     /// Subscribes after `after` (from the next new message when `None`);
-    /// events are handled in the order they came.
+    /// events are handled in the order they came. While the page is in the
+    /// back/forward cache it only notes where to resume.
     pub(super) fn connect(self, after: Option<Cursor>) {
+        if self.connection.away.with_value(Option::is_some) {
+            return self.connection.away.set_value(Some(after));
+        }
         self.connection.presence.connected();
         // Fed by the browser's `EventSource` callbacks, which cannot wait;
         // the queue only grows while an event is being decrypted.

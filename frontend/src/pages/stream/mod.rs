@@ -17,6 +17,8 @@
 //! - `history.rs`: the messages shown, what was seen, older pages.
 //! - `connection.rs`: the live connection, presence, reconnecting.
 //! - `presence.rs`: the count of who is watching, and a note when it changes.
+//! - `lifecycle.rs`: closing the connection while the page is in the
+//!   back/forward cache.
 //! - `composer.rs`: the draft, sending, posting.
 //! - `llm.rs`: `/ai` commands and the reply preview.
 //! - `pipe.rs`: a secure pipe, shown as a two-party chat instead.
@@ -27,6 +29,7 @@ mod connection;
 mod dom;
 mod history;
 mod keys;
+mod lifecycle;
 mod llm;
 mod pipe;
 mod presence;
@@ -51,6 +54,8 @@ pub fn StreamPage(link: Link) -> impl IntoView {
     let page = Page::new(&link);
     let name = link.stream;
     spawn_local(page.start(link.secret));
+    let lifecycle = page.follow_lifecycle();
+    on_cleanup(move || lifecycle.remove());
 
     let header_badge = move || {
         page.info.get().map(|info| {
