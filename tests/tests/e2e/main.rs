@@ -18,5 +18,6 @@ mod reconnect;
 mod screenshots;
 mod terminal;
 mod toolchain;
+mod unread;
 mod web_perf;
 mod webdriver;

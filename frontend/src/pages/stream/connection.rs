@@ -105,6 +105,7 @@ impl Page {
                 }
                 let shown = self.show(&message).await;
                 history.append(shown);
+                self.arrived_unseen();
             }
             Live::Presence(presence) => self.presence_changed(presence.observers),
             Live::Gap(gap) => history.append(Shown::notice(

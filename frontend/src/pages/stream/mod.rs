@@ -19,6 +19,7 @@
 //! - `presence.rs`: the count of who is watching, and a note when it changes.
 //! - `lifecycle.rs`: closing the connection while the page is in the
 //!   back/forward cache.
+//! - `unread.rs`: the unread count in the tab title while the tab is hidden.
 //! - `composer.rs`: the draft, sending, posting.
 //! - `llm.rs`: `/ai` commands and the reply preview.
 //! - `pipe.rs`: a secure pipe, shown as a two-party chat instead.
@@ -34,6 +35,7 @@ mod llm;
 mod pipe;
 mod presence;
 mod state;
+mod unread;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -55,7 +57,11 @@ pub fn StreamPage(link: Link) -> impl IntoView {
     let name = link.stream;
     spawn_local(page.start(link.secret));
     let lifecycle = page.follow_lifecycle();
-    on_cleanup(move || lifecycle.remove());
+    let visibility = page.follow_unread();
+    on_cleanup(move || {
+        lifecycle.remove();
+        visibility.remove();
+    });
 
     let header_badge = move || {
         page.info.get().map(|info| {
