@@ -7,6 +7,7 @@ mod browser;
 mod cli;
 mod client;
 mod interop;
+mod jump;
 mod llm;
 mod pin;
 mod pipe;

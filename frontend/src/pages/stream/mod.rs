@@ -20,6 +20,7 @@
 //! - `lifecycle.rs`: closing the connection while the page is in the
 //!   back/forward cache.
 //! - `unread.rs`: the unread count in the tab title while the tab is hidden.
+//! - `jump.rs`: the "new messages" button while scrolled up.
 //! - `composer.rs`: the draft, sending, posting.
 //! - `llm.rs`: `/ai` commands and the reply preview.
 //! - `pipe.rs`: a secure pipe, shown as a two-party chat instead.
@@ -29,6 +30,7 @@ mod composer;
 mod connection;
 mod dom;
 mod history;
+mod jump;
 mod keys;
 mod lifecycle;
 mod llm;
@@ -47,6 +49,7 @@ use crate::components::passphrase::PassphrasePrompt;
 use crate::components::privacy_badge::{EncryptionLimits, Privacy, PrivacyBadge};
 use crate::components::share::SharePanel;
 use history::Older;
+use jump::JumpToNew;
 use pipe::PipeChat;
 use presence::PresenceView;
 use state::{Page, Phase};
@@ -114,7 +117,12 @@ pub fn StreamPage(link: Link) -> impl IntoView {
                         node_ref=page.history.list
                         data-testid="messages"
                         aria-live="polite"
+                        on:wheel=move |_| dom::user_scrolls()
+                        on:touchstart=move |_| dom::user_scrolls()
+                        on:pointerdown=move |_| dom::user_scrolls()
+                        on:keydown=move |_| dom::user_scrolls()
                         on:scroll=move |_| {
+                            page.history.scrolled();
                             if page.history.list.get_untracked().is_some_and(|list| list.scroll_top() < 40) {
                                 spawn_local(page.load_older());
                             }
@@ -124,6 +132,7 @@ pub fn StreamPage(link: Link) -> impl IntoView {
                             <MessageView message />
                         </For>
                     </ol>
+                    <JumpToNew history=page.history />
                     {move || page.llm.preview.get().map(|text| view! {
                         <p class="preview" role="status" data-testid="llm-preview">
                             {if text.is_empty() { "The LLM is thinking…".to_owned() } else { text }}
