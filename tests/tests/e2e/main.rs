@@ -17,6 +17,7 @@ mod process;
 mod proxy;
 mod reconnect;
 mod screenshots;
+mod shortcuts;
 mod terminal;
 mod toolchain;
 mod unread;
