@@ -29,6 +29,7 @@ pub mod trust;
 
 use leptos::prelude::*;
 
+use crate::components::shortcuts::ShortcutsHelp;
 use crate::pages::create::{CreateStream, GoToStream};
 use crate::pages::explore::Explore;
 use crate::pages::stream::StreamPage;
@@ -55,6 +56,7 @@ pub fn App() -> impl IntoView {
             </a>
             <p class="tagline">"Anonymous, ephemeral message streams."</p>
             <GoToStream />
+            <ShortcutsHelp />
         </header>
         <main>
             {move || match route.get() {

@@ -5,4 +5,5 @@ pub mod message;
 pub mod passphrase;
 pub mod privacy_badge;
 pub mod share;
+pub mod shortcuts;
 pub mod transcript;

@@ -161,6 +161,23 @@ async fn presence_follows_subscribers_coming_and_going() {
     app.wait_for_observers("room", 1).await;
 }
 
+/// A reader that goes away (a closed tab, or a page the web app moves
+/// into the back/forward cache after closing its connection) is counted
+/// out at once: the server sees the connection close without having to
+/// write to it first (no keep-alive falls due here, and nothing is posted).
+#[tokio::test]
+async fn a_subscriber_that_disconnects_is_counted_out_without_a_write() {
+    let app = spawn_app_with(|config| config.keepalive_secs = 3600).await;
+    let mut first = app.sse("stream=room", None).await;
+    assert_eq!(first.next_of("presence").await.json()["observers"], 1);
+    let mut second = app.sse("stream=room", None).await;
+    assert_eq!(second.next_of("presence").await.json()["observers"], 2);
+    assert_eq!(first.next_of("presence").await.json()["observers"], 2);
+    drop(second);
+    assert_eq!(first.next_of("presence").await.json()["observers"], 1);
+    app.wait_for_observers("room", 1).await;
+}
+
 /// A subscriber on a raw socket with a 2 KiB receive buffer stops reading:
 /// once its socket and the server's send buffer are full, its subscription
 /// stops advancing while posts go on. Its lag is known exactly from the

@@ -322,7 +322,11 @@ async fn markup_in_messages_renders_as_inert_text() {
         .script("return document.querySelectorAll('[data-testid=messages] img, [data-testid=messages] script, [data-testid=messages] a[href^=javascript]').length")
         .await;
     assert_eq!(injected, 0);
-    assert_eq!(browser.script("return document.title").await, "Malten");
+    // The stream's own title: no payload changed it.
+    assert_eq!(
+        browser.script("return document.title").await,
+        "#xss · Malten"
+    );
     browser.close().await;
 }
 

@@ -66,10 +66,11 @@ impl Page {
         let stored = api::post_message(&self.name(), &body)
             .await
             .map_err(|err| err.to_string())?;
-        // Show it now; the live copy is recognised by its id and skipped.
+        // Show it now, scrolled to; the live copy is recognised by its id
+        // and skipped.
         if !self.history.has_seen(&stored.id) {
             let shown = self.show(&stored).await;
-            self.history.append(shown);
+            self.history.append_own(shown);
         }
         Ok(())
     }

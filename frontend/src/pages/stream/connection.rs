@@ -17,6 +17,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use malten_shared::wire::{Cursor, MessageKind};
 
+use super::presence::Presence;
 use super::state::{Page, Phase};
 use crate::api;
 use crate::components::message::Shown;
@@ -41,8 +42,13 @@ pub(super) struct Connection {
     pub(super) reconnecting: RwSignal<bool>,
     /// How many are watching the stream, this tab included.
     pub(super) observers: RwSignal<usize>,
+    /// What the last change of `observers` was.
+    pub(super) presence: Presence,
     /// Refusals in a row since the connection was last open.
     pub(super) refusals: StoredValue<u32>,
+    /// Set while the page is hidden in the back/forward cache, with where
+    /// to resume when it is shown again (see `lifecycle.rs`).
+    pub(super) away: StoredValue<Option<Option<Cursor>>>,
 }
 
 impl Connection {
@@ -51,15 +57,22 @@ impl Connection {
             live: StoredValue::new_local(None),
             reconnecting: RwSignal::new(false),
             observers: RwSignal::new(0),
+            presence: Presence::new(),
             refusals: StoredValue::new(0),
+            away: StoredValue::new(None),
         }
     }
 }
 
 impl Page {
     /// Subscribes after `after` (from the next new message when `None`);
-    /// events are handled in the order they came.
+    /// events are handled in the order they came. While the page is in the
+    /// back/forward cache it only notes where to resume.
     pub(super) fn connect(self, after: Option<Cursor>) {
+        if self.connection.away.with_value(Option::is_some) {
+            return self.connection.away.set_value(Some(after));
+        }
+        self.connection.presence.connected();
         // Fed by the browser's `EventSource` callbacks, which cannot wait;
         // the queue only grows while an event is being decrypted.
         let (sender, mut receiver) = mpsc::unbounded::<Live>();
@@ -92,8 +105,9 @@ impl Page {
                 }
                 let shown = self.show(&message).await;
                 history.append(shown);
+                self.arrived_unseen();
             }
-            Live::Presence(presence) => self.connection.observers.set(presence.observers),
+            Live::Presence(presence) => self.presence_changed(presence.observers),
             Live::Gap(gap) => history.append(Shown::notice(
                 format!("gap-{}", gap.after),
                 gap.available_from.unwrap_or(gap.after),

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use malten_shared::wire::Message;
 
 use super::dom::{is_near_bottom, keep_scroll_position, scroll_to_bottom};
+use super::jump::Below;
 use super::state::{Page, Phase};
 use crate::api;
 use crate::components::message::{Role, Shown};
@@ -30,6 +31,8 @@ pub(super) struct History {
     pub(super) seen: StoredValue<HashSet<String>>,
     pub(super) older: RwSignal<Older>,
     pub(super) list: NodeRef<Ol>,
+    /// New messages below the view while it is scrolled up (see `jump.rs`).
+    pub(super) below: Below,
 }
 
 impl History {
@@ -39,6 +42,7 @@ impl History {
             seen: StoredValue::new(HashSet::new()),
             older: RwSignal::new(Older::Idle),
             list: NodeRef::new(),
+            below: Below::new(),
         }
     }
 
@@ -46,16 +50,29 @@ impl History {
         self.seen.with_value(|seen| seen.contains(id))
     }
 
-    /// Adds a message at the end, following it if the view was at the bottom.
+    /// Adds a message at the end, following it if the view was at the
+    /// bottom; otherwise it is counted as new below the view.
     pub(super) fn append(self, shown: Shown) {
         let stick = is_near_bottom(self.list);
+        let counts = shown.role != Role::Notice;
         self.seen.update_value(|seen| {
             seen.insert(shown.id.clone());
         });
         self.messages.update(|messages| messages.push(shown));
         if stick {
             scroll_to_bottom(self.list);
+        } else if counts {
+            self.below.count.update(|count| *count += 1);
         }
+    }
+
+    /// Adds what this page just sent, and shows it.
+    pub(super) fn append_own(self, shown: Shown) {
+        self.seen.update_value(|seen| {
+            seen.insert(shown.id.clone());
+        });
+        self.messages.update(|messages| messages.push(shown));
+        self.jump_to_newest();
     }
 }
 

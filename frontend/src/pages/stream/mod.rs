@@ -16,6 +16,11 @@
 //! - `keys.rs`: unlocking, and opening and sealing messages with the key.
 //! - `history.rs`: the messages shown, what was seen, older pages.
 //! - `connection.rs`: the live connection, presence, reconnecting.
+//! - `presence.rs`: the count of who is watching, and a note when it changes.
+//! - `lifecycle.rs`: closing the connection while the page is in the
+//!   back/forward cache.
+//! - `unread.rs`: the unread count in the tab title while the tab is hidden.
+//! - `jump.rs`: the "new messages" button while scrolled up.
 //! - `composer.rs`: the draft, sending, posting.
 //! - `llm.rs`: `/ai` commands and the reply preview.
 //! - `pipe.rs`: a secure pipe, shown as a two-party chat instead.
@@ -25,10 +30,14 @@ mod composer;
 mod connection;
 mod dom;
 mod history;
+mod jump;
 mod keys;
+mod lifecycle;
 mod llm;
 mod pipe;
+mod presence;
 mod state;
+mod unread;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -40,7 +49,9 @@ use crate::components::passphrase::PassphrasePrompt;
 use crate::components::privacy_badge::{EncryptionLimits, Privacy, PrivacyBadge};
 use crate::components::share::SharePanel;
 use history::Older;
+use jump::JumpToNew;
 use pipe::PipeChat;
+use presence::PresenceView;
 use state::{Page, Phase};
 
 #[component]
@@ -48,6 +59,12 @@ pub fn StreamPage(link: Link) -> impl IntoView {
     let page = Page::new(&link);
     let name = link.stream;
     spawn_local(page.start(link.secret));
+    let lifecycle = page.follow_lifecycle();
+    let visibility = page.follow_unread();
+    on_cleanup(move || {
+        lifecycle.remove();
+        visibility.remove();
+    });
 
     let header_badge = move || {
         page.info.get().map(|info| {
@@ -66,9 +83,7 @@ pub fn StreamPage(link: Link) -> impl IntoView {
             <div class="stream-head">
                 <h2 id="stream-title" data-testid="stream-name">{format!("#{title}")}</h2>
                 {header_badge}
-                <span class="observers" data-testid="observers" aria-live="polite">
-                    {move || format!("{} watching", page.connection.observers.get())}
-                </span>
+                <PresenceView page />
                 {move || page.connection.reconnecting.get().then(|| view! { <span class="status" role="status">"Reconnecting…"</span> })}
             </div>
             {move || page.info.get().filter(|info| info.encrypted).map(|_| view! { <EncryptionLimits /> })}
@@ -102,7 +117,12 @@ pub fn StreamPage(link: Link) -> impl IntoView {
                         node_ref=page.history.list
                         data-testid="messages"
                         aria-live="polite"
+                        on:wheel=move |_| dom::user_scrolls()
+                        on:touchstart=move |_| dom::user_scrolls()
+                        on:pointerdown=move |_| dom::user_scrolls()
+                        on:keydown=move |_| dom::user_scrolls()
                         on:scroll=move |_| {
+                            page.history.scrolled();
                             if page.history.list.get_untracked().is_some_and(|list| list.scroll_top() < 40) {
                                 spawn_local(page.load_older());
                             }
@@ -112,6 +132,7 @@ pub fn StreamPage(link: Link) -> impl IntoView {
                             <MessageView message />
                         </For>
                     </ol>
+                    <JumpToNew history=page.history />
                     {move || page.llm.preview.get().map(|text| view! {
                         <p class="preview" role="status" data-testid="llm-preview">
                             {if text.is_empty() { "The LLM is thinking…".to_owned() } else { text }}

@@ -15,6 +15,7 @@ use super::history::{History, Older, PAGE};
 use super::keys::Keys;
 use super::llm::Llm;
 use super::pipe::Pipe;
+use super::unread::Unread;
 use crate::api;
 use crate::storage;
 use crate::trust::{Expected, Verdict};
@@ -48,6 +49,7 @@ pub(super) struct Page {
     pub(super) composer: Compose,
     pub(super) llm: Llm,
     pub(super) pipe: Pipe,
+    pub(super) unread: Unread,
 }
 
 impl Page {
@@ -64,6 +66,7 @@ impl Page {
             composer: Compose::new(),
             llm: Llm::new(),
             pipe: Pipe::new(),
+            unread: Unread::new(),
         }
     }
 
