@@ -101,6 +101,8 @@ pub struct FanoutResult {
     /// Malten on Redis: the commands Redis ran per post over the run
     /// (posts, presence writes and heartbeats alike).
     pub redis_commands_per_post: Option<f64>,
+    /// Malten on Redis: Redis's part of `server_cpu_s`.
+    pub redis_cpu_s: Option<f64>,
 }
 
 /// Malten: N `GET /events` subscribers, `POST /messages` publisher.
@@ -174,6 +176,8 @@ pub async fn malten_nodes(
     for conn in &mut redis_conns {
         before += resp::commands_processed(conn).await?;
     }
+    let redis_cpu = || -> Result<f64> { also.iter().map(|server| server.cpu_secs()).sum() };
+    let redis_cpu_before = redis_cpu()?;
     let connect = move || async move { Ok(HttpConn::connect(addr).await?.publishing_to(STREAM)) };
     let (mut result, _publisher) = measure(system, &measured, subscribers, connect, spec).await?;
     let mut after = 0;
@@ -184,6 +188,7 @@ pub async fn malten_nodes(
     if !redis_conns.is_empty() {
         result.redis_commands_per_post =
             Some(after.saturating_sub(before) as f64 / spec.messages as f64);
+        result.redis_cpu_s = Some(redis_cpu()? - redis_cpu_before);
     }
     Ok(result)
 }
@@ -287,6 +292,7 @@ where
         client_cpu_s,
         other_cpu_s,
         redis_commands_per_post: None,
+        redis_cpu_s: None,
     };
     Ok((result, publisher))
 }

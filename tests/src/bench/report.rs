@@ -308,10 +308,13 @@ fn fanout_table(out: &mut String, runs: &[FanoutResult], heading: &str) {
         .filter_map(|r| {
             r.redis_commands_per_post.map(|commands| {
                 let deliveries = r.summary.deliveries.max(1) as f64;
+                let redis_cpu_s = r.redis_cpu_s.unwrap_or(0.0);
                 format!(
-                    "{}: {commands:.2} Redis commands per post (those inside Lua scripts included), {:.2} µs server CPU per delivery",
+                    "{}: {commands:.2} Redis commands per post (those inside Lua scripts included), \
+                     {:.2} µs of Malten CPU (all nodes) per delivery, {:.1} µs of Redis CPU per post",
                     r.system,
-                    r.server_cpu_s * 1e6 / deliveries
+                    (r.server_cpu_s - redis_cpu_s) * 1e6 / deliveries,
+                    redis_cpu_s * 1e6 / r.spec.messages.max(1) as f64
                 )
             })
         })
