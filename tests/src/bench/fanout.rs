@@ -73,8 +73,11 @@ pub struct Spec {
     pub subscribers: usize,
     pub messages: usize,
     pub window: usize,
-    /// Messages per second to pace the publisher at; `None` for as fast as
-    /// the replies allow.
+    /// Publishers, each on its own connection and thread, posting their
+    /// share of the messages at once (a busy chat room has many writers).
+    pub publishers: usize,
+    /// Messages per second to pace the publishers at, all together; `None`
+    /// for as fast as the replies allow.
     pub rate: Option<f64>,
     /// The whole benchmark's deadline; no wait goes past it.
     pub deadline: Instant,
@@ -129,7 +132,7 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<FanoutResult> {
         sleep(POLL_EVERY).await;
     }
     let connect = move || async move { Ok(HttpConn::connect(addr).await?.publishing_to(STREAM)) };
-    let (result, _publisher) = measure("malten", &[server], subscribers, connect, spec).await?;
+    let (result, _publishers) = measure("malten", &[server], subscribers, connect, spec).await?;
     Ok(result)
 }
 
@@ -179,7 +182,7 @@ pub async fn malten_nodes(
     let redis_cpu = || -> Result<f64> { also.iter().map(|server| server.cpu_secs()).sum() };
     let redis_cpu_before = redis_cpu()?;
     let connect = move || async move { Ok(HttpConn::connect(addr).await?.publishing_to(STREAM)) };
-    let (mut result, _publisher) = measure(system, &measured, subscribers, connect, spec).await?;
+    let (mut result, _publishers) = measure(system, &measured, subscribers, connect, spec).await?;
     let mut after = 0;
     for conn in &mut redis_conns {
         // Not counting this `INFO` itself.
@@ -214,13 +217,11 @@ pub async fn redis(server: &Server, spec: Spec) -> Result<FanoutResult> {
         sleep(POLL_EVERY).await;
     }
     let connect = move || Publisher::connect(addr, STREAM);
-    let (result, publisher) = measure("redis", &[server], subscribers, connect, spec).await?;
+    let (result, publishers) = measure("redis", &[server], subscribers, connect, spec).await?;
     let expected = (spec.subscribers * spec.messages) as i64;
-    if publisher.reached != expected {
-        bail!(
-            "redis reported {} receivers over all PUBLISH replies, expected {expected}",
-            publisher.reached
-        );
+    let reached: i64 = publishers.iter().map(|publisher| publisher.reached).sum();
+    if reached != expected {
+        bail!("redis reported {reached} receivers over all PUBLISH replies, expected {expected}");
     }
     Ok(result)
 }
@@ -233,11 +234,11 @@ async fn measure<S, P, F, Fut>(
     subscribers: Vec<S>,
     connect_publisher: F,
     spec: Spec,
-) -> Result<(FanoutResult, P)>
+) -> Result<(FanoutResult, Vec<P>)>
 where
     S: FeedConn,
     P: PublishConn + Send + 'static,
-    F: FnOnce() -> Fut + Send + 'static,
+    F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<P>>,
 {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -249,9 +250,24 @@ where
     let server_cpu_before = servers_cpu()?;
     let client_cpu_before = cpu_secs("self")?;
     let machine_busy_before = machine_busy_secs()?;
-    let (first_send_ns, last_ack_ns, publisher) = publish_on_own_thread(connect_publisher, spec)
-        .await
-        .with_context(|| format!("{system}: publishing failed"))?;
+    let mut publishing = Vec::new();
+    for publisher in 0..spec.publishers.max(1) {
+        publishing.push(publish_on_own_thread(
+            connect_publisher.clone(),
+            spec,
+            publisher,
+        ));
+    }
+    let mut first_send_ns = u64::MAX;
+    let mut last_ack_ns = 0;
+    let mut publishers = Vec::new();
+    for outcome in futures_util::future::join_all(publishing).await {
+        let (first, last, publisher) =
+            outcome.with_context(|| format!("{system}: publishing failed"))?;
+        first_send_ns = first_send_ns.min(first);
+        last_ack_ns = last_ack_ns.max(last);
+        publishers.push(publisher);
+    }
 
     let drain_until = spec.deadline.min(Instant::now() + DRAIN);
     let mut tallies = Vec::with_capacity(spec.subscribers);
@@ -294,7 +310,7 @@ where
         redis_commands_per_post: None,
         redis_cpu_s: None,
     };
-    Ok((result, publisher))
+    Ok((result, publishers))
 }
 
 /// One subscriber: reads until it has every message or is told to stop.
@@ -320,11 +336,16 @@ async fn follow<S: FeedConn>(
     (tally, conn)
 }
 
-/// Runs [`publish`] on a thread of its own, with its own single-threaded
-/// runtime and its own connection: the publisher then sends its next
-/// message as soon as the reply arrives, instead of waiting its turn behind
-/// a thousand subscriber tasks of the benchmark's main runtime.
-async fn publish_on_own_thread<P, F, Fut>(connect: F, spec: Spec) -> Result<(u64, u64, P)>
+/// Runs [`publish`] for publisher number `index` on a thread of its own,
+/// with its own single-threaded runtime and its own connection: the
+/// publisher then sends its next message as soon as the reply arrives,
+/// instead of waiting its turn behind a thousand subscriber tasks of the
+/// benchmark's main runtime.
+async fn publish_on_own_thread<P, F, Fut>(
+    connect: F,
+    spec: Spec,
+    index: usize,
+) -> Result<(u64, u64, P)>
 where
     P: PublishConn + Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
@@ -332,7 +353,7 @@ where
 {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
-        .name("publisher".into())
+        .name(format!("publisher-{index}"))
         .spawn(move || {
             let outcome = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -343,9 +364,13 @@ where
                         let mut conn = timeout_at(spec.deadline, connect())
                             .await
                             .context("connecting overran the deadline")??;
+                        let share = Share {
+                            index,
+                            of: spec.publishers.max(1),
+                        };
                         let (first, last) = timeout_at(
                             spec.deadline,
-                            publish(&mut conn, spec.messages, spec.window, spec.rate),
+                            publish(&mut conn, spec.messages, share, spec.window, spec.rate),
                         )
                         .await
                         .context("publishing overran the deadline")??;
@@ -358,30 +383,47 @@ where
     done_rx.await.context("the publisher thread panicked")?
 }
 
-/// Publishes `messages` messages with at most `window` in flight, no faster
-/// than `rate` per second if given; returns the time of the first send and
-/// of the last reply.
+/// Which of a run's messages one publisher sends: every `of`-th, from
+/// `index` on, so the publishers' sequence numbers never collide.
+#[derive(Debug, Clone, Copy)]
+pub struct Share {
+    pub index: usize,
+    pub of: usize,
+}
+
+impl Share {
+    /// How many of `messages` are this publisher's.
+    fn count(self, messages: usize) -> usize {
+        (messages + self.of - 1 - self.index.min(messages)) / self.of
+    }
+}
+
+/// Publishes this publisher's `share` of `messages` with at most `window`
+/// in flight, no faster than its share of `rate` per second if given;
+/// returns the time of the first send and of the last reply.
 pub async fn publish<P: PublishConn>(
     conn: &mut P,
     messages: usize,
+    share: Share,
     window: usize,
     rate: Option<f64>,
 ) -> Result<(u64, u64)> {
     let window = window.max(1);
+    let mine = share.count(messages);
     let started = Instant::now();
     let first_send_ns = now_ns();
     let (mut sent, mut acked) = (0, 0);
-    while acked < messages {
-        while sent < messages && sent - acked < window {
+    while acked < mine {
+        while sent < mine && sent - acked < window {
             if let Some(rate) = rate.filter(|r| *r > 0.0) {
-                let due = started + Duration::from_secs_f64(sent as f64 / rate);
+                let due = started + Duration::from_secs_f64((sent * share.of) as f64 / rate);
                 if due > Instant::now() {
                     // Send what is queued before waiting for the next slot.
                     conn.flush().await?;
                     sleep_until(due).await;
                 }
             }
-            conn.push(sent as u64);
+            conn.push((share.index + sent * share.of) as u64);
             sent += 1;
         }
         conn.flush().await?;

@@ -258,9 +258,15 @@ fn fanout_table(out: &mut String, runs: &[FanoutResult], heading: &str) {
     );
     let _ = writeln!(
         out,
-        "{heading}: 1 publisher, {} subscribers on one stream, {} messages of 256 bytes, \
-         window {} (requests in flight on one keep-alive connection), {pace}.\n",
-        spec.subscribers, spec.messages, spec.window
+        "{heading}: {}, {} subscribers on one stream, {} messages of 256 bytes, \
+         window {} (requests in flight on each publisher's keep-alive connection), {pace}.\n",
+        match spec.publishers {
+            1 => "1 publisher".to_owned(),
+            n => format!("{n} concurrent publishers"),
+        },
+        spec.subscribers,
+        spec.messages,
+        spec.window
     );
     let _ = writeln!(
         out,

@@ -44,6 +44,10 @@ struct Args {
     /// 1 is strictly sequential.
     #[arg(long, default_value_t = 1)]
     window: usize,
+    /// Concurrent publishers, each on its own connection, sharing the
+    /// messages (and the --rate) between them.
+    #[arg(long, default_value_t = 1)]
+    publishers: usize,
     /// Pace the publisher at this many messages per second, to measure
     /// latency below saturation [default: as fast as replies come back].
     #[arg(long)]
@@ -135,6 +139,7 @@ async fn run(args: Args) -> Result<bool> {
         subscribers,
         messages,
         window: args.window,
+        publishers: args.publishers.max(1),
         rate: args.rate,
         deadline,
     };
