@@ -35,7 +35,7 @@ lint:
 bench:
 	scripts/setup.sh bench
 	$(CARGO) build --release -p malten-server --bin malten
-	$(CARGO) run --release -p malten-tests --bin malten-bench -- $(ARGS)
+	$(CARGO) run --release -p malten-tests --bin malten-bench -- --charts docs/bench $(ARGS)
 
 # The web app's speed in Chromium (key derivation, decrypt and render 1024
 # messages, download size).

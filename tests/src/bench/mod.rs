@@ -16,10 +16,12 @@
 //! - [`fanout`]: one publisher, N subscribers, M messages; also over
 //!   several Malten nodes sharing a Redis (the scale-out run).
 //! - [`idle`]: K quiet subscriptions and the server memory they take.
-//! - [`report`]: the machine line and the Markdown tables.
+//! - [`report`]: the machine line and the Markdown tables; [`charts`]: the
+//!   same as SVG charts.
 //!
 //! Everything talks to 127.0.0.1 only; every wait is bounded by a deadline.
 
+pub mod charts;
 pub mod fanout;
 pub mod http;
 pub mod idle;

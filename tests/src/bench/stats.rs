@@ -89,6 +89,9 @@ pub struct Summary {
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub max_ns: u64,
+    /// The latency distribution: the nearest-rank latency at each of
+    /// [`CDF_STEPS`] evenly spaced fractions of the deliveries (for charts).
+    pub cdf_ns: Vec<u64>,
     /// When the last delivery of the run arrived.
     pub last_received_ns: u64,
 }
@@ -121,8 +124,14 @@ pub fn summarize(tallies: Vec<Tally>) -> Summary {
     summary.p50_ns = percentile(&latencies, 0.50);
     summary.p99_ns = percentile(&latencies, 0.99);
     summary.max_ns = latencies.last().copied().unwrap_or(0);
+    summary.cdf_ns = (1..=CDF_STEPS)
+        .map(|step| percentile(&latencies, step as f64 / CDF_STEPS as f64))
+        .collect();
     summary
 }
+
+/// Points of [`Summary::cdf_ns`].
+pub const CDF_STEPS: usize = 200;
 
 /// Nearest-rank percentile of sorted values; 0 when there are none.
 fn percentile(sorted: &[u64], p: f64) -> u64 {

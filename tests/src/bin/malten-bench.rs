@@ -72,6 +72,10 @@ struct Args {
     /// measured.
     #[arg(long)]
     skip_cluster: bool,
+    /// Also draw the results as SVG charts into this directory
+    /// (`make bench` uses docs/bench).
+    #[arg(long)]
+    charts: Option<PathBuf>,
     /// Small sizes, for a smoke run.
     #[arg(long)]
     quick: bool,
@@ -167,6 +171,13 @@ async fn run(args: Args) -> Result<bool> {
         signal = interrupted() => bail!("stopped by {signal}"),
     };
     print!("{}", results.markdown(&machine));
+    if let Some(dir) = &args.charts {
+        let written = malten_tests::bench::charts::write_all(dir, &results)?;
+        progress(
+            "charts",
+            &format!("{} written to {}", written.join(", "), dir.display()),
+        );
+    }
     Ok(results.delivered_exactly_once())
 }
 
