@@ -262,6 +262,7 @@ mod tests {
             peak: 0,
             connect_s: 0.0,
             connect_cpu_s: 0.0,
+            wake: Default::default(),
         };
         let results = Results {
             idle: vec![idle("malten", 14), idle("redis", 10)],

@@ -315,7 +315,7 @@ where
 
 /// One subscriber: reads until it has every message or is told to stop.
 /// Hands its connection back so it stays open until all are done.
-async fn follow<S: FeedConn>(
+pub async fn follow<S: FeedConn>(
     mut conn: S,
     expected: usize,
     mut stop: watch::Receiver<bool>,

@@ -13,17 +13,22 @@
 //! 4. Read `VmRSS` again. The cost of one idle connection is the difference
 //!    divided by K. `VmHWM` (the peak) is reported too, since opening K
 //!    connections at once may have used more than holding them does.
+//! 5. Wake them all: post one message to each of the S streams, and time
+//!    how long until every one of the K subscribers has it (publish to
+//!    receive, per subscriber; any that never gets it counts as lost).
 
 use anyhow::{ensure, Context, Result};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::{sleep, Instant};
+use tokio::time::{sleep, sleep_until, Duration, Instant};
 
-use super::fanout::{connect_all, POLL_EVERY};
+use super::fanout::{connect_all, follow, publish, FeedConn, PublishConn, Share, POLL_EVERY};
 use super::http::HttpConn;
 use super::process::Server;
 use super::progress;
-use super::resp::{self, Subscriber};
+use super::resp::{self, Publisher, Subscriber};
 use super::sse::SseConn;
+use super::stats::{summarize, Summary, Tally};
 
 /// The size of an idle run.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +50,8 @@ pub struct IdleResult {
     pub connect_s: f64,
     /// CPU seconds the server spent in that time.
     pub connect_cpu_s: f64,
+    /// Step 5: one post to every stream, received by every subscriber?
+    pub wake: Summary,
 }
 
 impl IdleResult {
@@ -79,10 +86,7 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<IdleResult> {
             started.elapsed().as_secs_f64()
         ),
     );
-    let mut drains = JoinSet::new();
-    for conn in conns {
-        drains.spawn(conn.drain());
-    }
+    let (stop, followers) = follow_all(conns);
     loop {
         let counted = subscribers_counted(&mut poll).await?;
         if counted == spec.connections as u64 {
@@ -95,10 +99,81 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<IdleResult> {
         );
         sleep(POLL_EVERY).await;
     }
-    let result = finish("malten", server, spec, (rss_before, cpu_before), started)?;
-    drains.abort_all();
+    let mut result = finish("malten", server, spec, (rss_before, cpu_before), started)?;
+    let publish_to = move |stream: String| async move {
+        Ok(HttpConn::connect(addr).await?.publishing_to(&stream))
+    };
+    result.wake = wake("malten", spec, publish_to, stop, followers).await?;
     Ok(result)
 }
+
+/// Every connection follows its stream until it has one message.
+fn follow_all<S: FeedConn>(conns: Vec<S>) -> (watch::Sender<bool>, JoinSet<(Tally, S)>) {
+    let (stop, stop_rx) = watch::channel(false);
+    let mut followers = JoinSet::new();
+    for conn in conns {
+        followers.spawn(follow(conn, 1, stop_rx.clone()));
+    }
+    (stop, followers)
+}
+
+/// Step 5: one post to each stream, then every follower's tally.
+async fn wake<P, F, Fut>(
+    system: &str,
+    spec: Spec,
+    publish_to: F,
+    stop: watch::Sender<bool>,
+    mut followers: JoinSet<(Tally, impl Send + 'static)>,
+) -> Result<Summary>
+where
+    P: PublishConn,
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<P>>,
+{
+    let mut publishers = Vec::new();
+    for stream in 0..spec.streams.max(1) {
+        publishers.push(publish_to(format!("idle-{stream}")).await?);
+    }
+    for publisher in &mut publishers {
+        publish(publisher, 1, Share { index: 0, of: 1 }, 1, None).await?;
+    }
+    let give_up = spec.deadline.min(Instant::now() + WAKE_WITHIN);
+    let mut tallies = Vec::new();
+    let mut conns = Vec::new();
+    loop {
+        tokio::select! {
+            joined = followers.join_next() => match joined {
+                None => break,
+                Some(joined) => {
+                    let (tally, conn) = joined.context("a follower panicked")?;
+                    tallies.push(tally);
+                    conns.push(conn);
+                }
+            },
+            () = sleep_until(give_up), if !*stop.borrow() => {
+                progress(system, "not every idle subscriber was woken in time");
+                stop.send_replace(true);
+            }
+        }
+    }
+    drop(conns);
+    let summary = summarize(tallies);
+    progress(
+        system,
+        &format!(
+            "woken: {} of {} idle subscribers got their stream's post; p99 {:.1} ms, max {:.1} ms",
+            summary.deliveries,
+            spec.connections,
+            summary.p99_ns as f64 / 1e6,
+            summary.max_ns as f64 / 1e6
+        ),
+    );
+    Ok(summary)
+}
+
+/// How long step 5 waits for the last subscriber before counting the rest
+/// as lost.
+const WAKE_WITHIN: Duration = Duration::from_secs(30);
 
 /// `malten_subscribers` from `/metrics`.
 async fn subscribers_counted(poll: &mut HttpConn) -> Result<u64> {
@@ -128,10 +203,7 @@ pub async fn redis(server: &Server, spec: Spec) -> Result<IdleResult> {
         async move { Subscriber::connect(addr, &channel).await }
     })
     .await?;
-    let mut drains = JoinSet::new();
-    for conn in conns {
-        drains.spawn(conn.drain());
-    }
+    let (stop, followers) = follow_all(conns);
     loop {
         let mut counted = 0;
         for stream in 0..spec.streams.max(1) {
@@ -147,8 +219,9 @@ pub async fn redis(server: &Server, spec: Spec) -> Result<IdleResult> {
         );
         sleep(POLL_EVERY).await;
     }
-    let result = finish("redis", server, spec, (rss_before, cpu_before), started)?;
-    drains.abort_all();
+    let mut result = finish("redis", server, spec, (rss_before, cpu_before), started)?;
+    let publish_to = move |channel: String| async move { Publisher::connect(addr, &channel).await };
+    result.wake = wake("redis", spec, publish_to, stop, followers).await?;
     Ok(result)
 }
 
@@ -180,5 +253,6 @@ fn finish(
         peak,
         connect_s,
         connect_cpu_s,
+        wake: Summary::default(),
     })
 }

@@ -125,13 +125,15 @@ impl Results {
         self.idle.iter().find(|r| r.system == system)
     }
 
-    /// No message lost, damaged or duplicated in any fan-out run.
+    /// No message lost, damaged or duplicated in any fan-out run, and every
+    /// idle subscriber woken.
     pub fn delivered_exactly_once(&self) -> bool {
         self.fanout
             .iter()
             .chain(&self.paced)
             .chain(&self.cluster)
             .all(|r| !r.summary.any_loss() && r.summary.duplicates == 0)
+            && self.idle.iter().all(|r| !r.wake.any_loss())
     }
 
     /// The whole report as Markdown.
@@ -168,13 +170,16 @@ impl Results {
         );
         let _ = writeln!(
             out,
-            "| system | connections | RSS before MiB | RSS after MiB | peak MiB | per connection KiB | all counted after s | server CPU s meanwhile |"
+            "| system | connections | RSS before MiB | RSS after MiB | peak MiB | per connection KiB | all counted after s | server CPU s meanwhile | woken by one post per stream | wake p99 ms | wake max ms |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for r in &self.idle {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} | {} | {:.1} | {:.1} |",
                 r.system,
                 r.spec.connections,
                 mib(r.rss_before),
@@ -183,6 +188,9 @@ impl Results {
                 r.per_connection() / 1024.0,
                 r.connect_s,
                 r.connect_cpu_s,
+                r.wake.deliveries,
+                ms(r.wake.p99_ns),
+                ms(r.wake.max_ns),
             );
         }
         out.push('\n');
@@ -229,6 +237,15 @@ impl Results {
                 idle.spec.connections,
                 per / 1024.0,
                 met(per <= TARGET_IDLE_BYTES)
+            );
+            let all_woken = idle.wake.deliveries == idle.spec.connections;
+            let _ = writeln!(
+                out,
+                "| every idle subscriber gets a post within 1 s ({} connections) | {} woken, slowest {:.0} ms | {} |",
+                idle.spec.connections,
+                idle.wake.deliveries,
+                ms(idle.wake.max_ns),
+                met(all_woken && idle.wake.max_ns <= 1_000_000_000)
             );
         }
         for r in self.fanout.iter().chain(&self.paced) {

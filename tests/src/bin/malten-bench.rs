@@ -222,12 +222,14 @@ async fn scenarios(
             idle_spec.connections, idle_spec.streams
         );
         progress("malten", &idle_size);
-        let server = start_malten(malten_bin, idle_spec.connections, startup()).await?;
+        // Room for the idle subscribers and one publisher per stream.
+        let clients = idle_spec.connections + idle_spec.streams;
+        let server = start_malten(malten_bin, clients, startup()).await?;
         let outcome = idle::malten(&server, idle_spec).await;
         results.idle.push(stop_after(server, outcome).await?);
         if let Some(redis_bin) = redis_bin {
             progress("redis", &idle_size);
-            let server = start_redis(redis_bin, idle_spec.connections, startup()).await?;
+            let server = start_redis(redis_bin, clients, startup()).await?;
             let outcome = idle::redis(&server, idle_spec).await;
             results.idle.push(stop_after(server, outcome).await?);
         }
