@@ -14,6 +14,7 @@
 //! - [`keys`], [`storage`]: envelope v1 with WebCrypto; where passphrases live.
 //! - [`pages`]: explore, create, stream. [`components`]: their pieces.
 //! - [`perf`]: User Timing marks for the work users wait for.
+//! - [`speech`]: dictation through the browser's speech recognition.
 
 pub mod api;
 pub mod command;
@@ -24,6 +25,7 @@ pub mod linkify;
 pub mod pages;
 pub mod perf;
 pub mod route;
+pub mod speech;
 pub mod storage;
 pub mod trust;
 

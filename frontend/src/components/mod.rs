@@ -1,6 +1,7 @@
 //! Pieces of the screens, one per file.
 
 pub mod composer;
+pub mod dictate;
 pub mod message;
 pub mod passphrase;
 pub mod privacy_badge;

@@ -6,6 +6,7 @@
 mod browser;
 mod cli;
 mod client;
+mod devtools;
 mod interop;
 mod llm;
 mod pin;
@@ -15,6 +16,7 @@ mod process;
 mod proxy;
 mod reconnect;
 mod screenshots;
+mod speech;
 mod terminal;
 mod toolchain;
 mod web_perf;
