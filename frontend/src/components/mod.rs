@@ -3,6 +3,7 @@
 pub mod composer;
 pub mod dictate;
 pub mod message;
+pub mod offline_notice;
 pub mod passphrase;
 pub mod privacy_badge;
 pub mod share;

@@ -9,6 +9,7 @@ mod client;
 mod devtools;
 mod interop;
 mod llm;
+mod offline;
 mod pin;
 mod pipe;
 mod pipe_chat;
