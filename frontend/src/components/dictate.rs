@@ -1,6 +1,11 @@
 //! The composer's microphone button: dictation into the message box, only
 //! where the browser can do it, and only after the user was told where the
-//! audio goes ([`crate::speech`]). A second click or Escape stops it.
+//! audio goes ([`crate::speech`]). A second click or Escape stops it, and so
+//! does typing in the box or sending it: the user took over, and words
+//! heard later must not bring back a message already sent.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use leptos::prelude::*;
 
@@ -57,8 +62,18 @@ pub fn DictateButton(
         }
         error.set(None);
         let typed = draft.get_untracked();
+        // What the box held when dictation last filled it.
+        let filled = Rc::new(RefCell::new(typed.clone()));
         let started = Dictation::start(
-            move |heard| draft.set(speech::dictated(&typed, &heard)),
+            move |heard| {
+                if draft.with_untracked(|now| *now != *filled.borrow()) {
+                    stop();
+                    return;
+                }
+                let text = speech::dictated(&typed, &heard);
+                filled.replace(text.clone());
+                draft.set(text);
+            },
             move |failure| {
                 listening.set(false);
                 let text = failure.map(|code| failure_text(&code));

@@ -27,6 +27,7 @@ window.speechLog = { starts: 0, stops: 0 };
 window.SpeechRecognition = class {
   start() {
     window.speechLog.starts += 1;
+    window.speechLog.current = this;
     const result = (transcript, isFinal) => Object.assign([{ transcript, confidence: 0.9 }], { isFinal });
     setTimeout(() => {
       if (this.onstart) this.onstart(new Event('start'));
@@ -160,6 +161,26 @@ async fn dictation_explains_where_the_audio_goes_first_then_only_fills_the_messa
     browser.click("[data-testid=dictate]").await;
     until_not_listening(&browser).await;
     assert_eq!(speech_log(&browser).await, (2, 2));
+
+    // Sending (or typing) while it listens stops it: words heard after
+    // that do not bring the sent text back.
+    browser.fill("[data-testid=composer-input]", "").await;
+    browser.click("[data-testid=dictate]").await;
+    until_draft_is(&browser, HEARD).await;
+    browser.fill("[data-testid=composer-input]", "").await;
+    browser
+        .script(
+            "window.speechLog.current.onresult({ resultIndex: 0, results: \
+             [Object.assign([{ transcript: 'heard late' }], { isFinal: true })] })",
+        )
+        .await;
+    until_not_listening(&browser).await;
+    assert_eq!(
+        browser.value_of("[data-testid=composer-input]").await,
+        "",
+        "words heard late stay out of the box"
+    );
+    assert_eq!(speech_log(&browser).await, (3, 3));
 
     assert_eq!(
         stored_messages(&server, "dictation").await,
