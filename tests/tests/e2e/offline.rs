@@ -1,8 +1,9 @@
 //! The installable, offline shell: the web app manifest and the service
 //! worker load; with the server stopped the shell still opens (from the
 //! worker's cache) and says it is offline; when a server answers again on
-//! the same address the app reconnects by itself; and no request ever goes
-//! anywhere but the server that served the app.
+//! the same address the app reconnects by itself; no request ever goes
+//! anywhere but the server that served the app; and the browser's own
+//! "no network" shows as well.
 
 use serde_json::{json, Value};
 
@@ -191,5 +192,39 @@ async fn with_the_server_stopped_the_shell_opens_offline_and_reconnects_by_itsel
         .filter(|url| !url.starts_with(&format!("{origin}/")))
         .collect();
     assert!(elsewhere.is_empty(), "requests elsewhere: {elsewhere:?}");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_app_says_when_the_browser_has_no_network_and_stops_saying_it_after() {
+    let server = Server::start(&[]).await;
+    let browser = Browser::start().await;
+    browser.goto(&server.url("/#no-network")).await;
+    browser.wait_for("[data-testid=composer-input]").await;
+    assert_eq!(browser.count("[data-testid=offline]").await, 0);
+    // DevTools' offline mode: `navigator.onLine` turns false and the page
+    // gets an `offline` event, as when a device loses its network.
+    let conditions = |offline: bool| {
+        json!({
+            "offline": offline, "latency": 0,
+            "downloadThroughput": -1, "uploadThroughput": -1,
+        })
+    };
+    browser.cdp("Network.enable", json!({})).await;
+    browser
+        .cdp("Network.emulateNetworkConditions", conditions(true))
+        .await;
+    browser
+        .wait_for_text("[data-testid=offline]", "no network")
+        .await;
+    browser
+        .cdp("Network.emulateNetworkConditions", conditions(false))
+        .await;
+    until(
+        &browser,
+        "the offline notice to go",
+        "return document.querySelector('[data-testid=offline]') === null",
+    )
+    .await;
     browser.close().await;
 }
