@@ -16,6 +16,9 @@ pub struct ApiFailure {
     /// The server's error code, when it sent one.
     pub code: Option<String>,
     pub status: Option<u16>,
+    /// No answer at all (rather than an error answer): the server or the
+    /// network is down.
+    pub unanswered: bool,
 }
 
 impl std::fmt::Display for ApiFailure {
@@ -25,11 +28,22 @@ impl std::fmt::Display for ApiFailure {
 }
 
 impl ApiFailure {
+    /// No answer at all; the app then says it is offline until the
+    /// server answers again ([`crate::offline`]).
+    fn unanswered(err: impl std::fmt::Display) -> Self {
+        crate::offline::server_unreachable();
+        Self {
+            unanswered: true,
+            ..Self::network(err)
+        }
+    }
+
     fn network(err: impl std::fmt::Display) -> Self {
         Self {
             message: format!("Cannot reach the server ({err})."),
             code: None,
             status: None,
+            unanswered: false,
         }
     }
 }
@@ -42,11 +56,13 @@ async fn parse<T: DeserializeOwned>(response: Response) -> Result<T, ApiFailure>
                 message: capitalise(&body.error),
                 code: Some(body.code),
                 status: Some(status),
+                unanswered: false,
             },
             Err(_) => ApiFailure {
                 message: format!("The server answered {status}."),
                 code: None,
                 status: Some(status),
+                unanswered: false,
             },
         });
     }
@@ -72,7 +88,7 @@ async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiFailure> {
     let response = Request::get(url)
         .send()
         .await
-        .map_err(ApiFailure::network)?;
+        .map_err(ApiFailure::unanswered)?;
     parse(response).await
 }
 
@@ -85,7 +101,7 @@ async fn post_json<B: Serialize, T: DeserializeOwned>(
         .map_err(ApiFailure::network)?
         .send()
         .await
-        .map_err(ApiFailure::network)?;
+        .map_err(ApiFailure::unanswered)?;
     parse(response).await
 }
 
@@ -198,7 +214,7 @@ pub async fn run_command(
         .map_err(ApiFailure::network)?
         .send()
         .await
-        .map_err(ApiFailure::network)?;
+        .map_err(ApiFailure::unanswered)?;
     if !response.ok() {
         return Err(parse::<serde_json::Value>(response)
             .await
@@ -224,6 +240,7 @@ fn reply_from_events(body: &str) -> Result<String, ApiFailure> {
                     message: capitalise(&error.error),
                     code: Some(error.code),
                     status: None,
+                    unanswered: false,
                 });
             }
             _ => {}

@@ -109,6 +109,8 @@ impl LiveStream {
             if watched.ready_state() == EventSource::CLOSED {
                 on_error_deliver(Live::Refused)
             } else {
+                // The browser retries; meanwhile, the app may be offline.
+                crate::offline::server_unreachable();
                 on_error_deliver(Live::Reconnecting)
             }
         });

@@ -14,6 +14,9 @@
 //! - [`keys`], [`storage`]: envelope v1 with WebCrypto; where passphrases live.
 //! - [`pages`]: explore, create, stream. [`components`]: their pieces.
 //! - [`perf`]: User Timing marks for the work users wait for.
+//! - [`speech`]: dictation through the browser's speech recognition.
+//! - [`offline`], [`service_worker`]: the offline notice, getting back by
+//!   itself, and the service worker that keeps the app shell.
 
 pub mod api;
 pub mod command;
@@ -21,14 +24,18 @@ pub mod components;
 pub mod events;
 pub mod keys;
 pub mod linkify;
+pub mod offline;
 pub mod pages;
 pub mod perf;
 pub mod route;
+pub mod service_worker;
+pub mod speech;
 pub mod storage;
 pub mod trust;
 
 use leptos::prelude::*;
 
+use crate::components::offline_notice::OfflineNotice;
 use crate::components::shortcuts::ShortcutsHelp;
 use crate::pages::create::{CreateStream, GoToStream};
 use crate::pages::explore::Explore;
@@ -46,6 +53,13 @@ fn current_route() -> Route {
 #[component]
 pub fn App() -> impl IntoView {
     let route = RwSignal::new(current_route());
+    let reachability = offline::watch();
+    // The screen the fragment names, opened again when the server answers
+    // after it could not load.
+    let screen = move || {
+        reachability.reopened.track();
+        route.get()
+    };
     let listener =
         window_event_listener(leptos::ev::hashchange, move |_| route.set(current_route()));
     on_cleanup(move || listener.remove());
@@ -58,8 +72,9 @@ pub fn App() -> impl IntoView {
             <GoToStream />
             <ShortcutsHelp />
         </header>
+        <OfflineNotice reachability />
         <main>
-            {move || match route.get() {
+            {move || match screen() {
                 Route::Explore => view! { <Explore /> <CreateStream /> }.into_any(),
                 Route::Stream(link) => view! { <StreamPage link /> }.into_any(),
                 Route::Invalid(reason) => view! {

@@ -3,4 +3,5 @@
 fn main() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(malten_frontend::App);
+    malten_frontend::service_worker::register();
 }

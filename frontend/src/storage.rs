@@ -103,3 +103,21 @@ pub fn keep_nick(nick: &str) {
         let _ = storage.set_item("malten:nick", nick);
     }
 }
+
+/// Whether the user agreed, on this device, that dictation sends their
+/// voice to the browser's speech service ([`crate::speech`]).
+pub fn dictation_agreed() -> bool {
+    local().is_some_and(|storage| {
+        storage
+            .get_item("malten:dictation-agreed")
+            .ok()
+            .flatten()
+            .is_some()
+    })
+}
+
+pub fn keep_dictation_agreed() {
+    if let Some(storage) = local() {
+        let _ = storage.set_item("malten:dictation-agreed", "1");
+    }
+}

@@ -87,10 +87,18 @@ pub async fn serve(State(state): State<AppState>, request: Request) -> Response 
     }
 }
 
+/// Whether trunk copied `path` under its own name, without a content hash:
+/// the page itself, the service worker, the web app manifest and its icons
+/// (their names are fixed: browsers and the manifest ask for them by name).
+fn is_unhashed(path: &str) -> bool {
+    matches!(path, "index.html" | "sw.js" | "manifest.webmanifest") || path.starts_with("icons/")
+}
+
 fn asset_response(path: &str, asset: Asset) -> Response {
-    // Trunk puts a content hash in every file name except index.html, so
-    // those can be cached forever; index.html must always be revalidated.
-    let cache = if path == "index.html" {
+    // Trunk puts a content hash in every other file name, so those can be
+    // cached forever; these must always be revalidated. For `sw.js` this
+    // also means a new worker is found at the next visit, not in a year.
+    let cache = if is_unhashed(path) {
         "no-cache"
     } else {
         "public, max-age=31536000, immutable"
@@ -101,7 +109,8 @@ fn asset_response(path: &str, asset: Asset) -> Response {
                 .ok()
                 .map(crate::csp::policy_for)
         })
-        .flatten();
+        .flatten()
+        .or_else(|| (path == "sw.js").then(|| crate::csp::WORKER_POLICY.to_owned()));
     let mut response = Response::new(Body::from(asset.bytes));
     let headers = response.headers_mut();
     if let Some(policy) = policy.and_then(|p| HeaderValue::from_str(&p).ok()) {
@@ -117,6 +126,24 @@ fn asset_response(path: &str, asset: Asset) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_files_with_fixed_names_are_revalidated() {
+        for fixed in [
+            "index.html",
+            "sw.js",
+            "manifest.webmanifest",
+            "icons/icon-192.png",
+        ] {
+            assert!(is_unhashed(fixed), "{fixed}");
+        }
+        for hashed in [
+            "malten-frontend-f4fbc84c2011aab9_bg.wasm",
+            "style-a410ab146c3db310.css",
+        ] {
+            assert!(!is_unhashed(hashed), "{hashed}");
+        }
+    }
 
     #[test]
     fn paths_cannot_escape_the_app_directory() {

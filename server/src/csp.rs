@@ -4,10 +4,18 @@
 //! fonts or connections. WebAssembly needs `'wasm-unsafe-eval'`. Trunk's
 //! `index.html` starts the app with a small inline module script, which is
 //! allowed by its SHA-256 hash (computed from the page actually served), not
-//! by `'unsafe-inline'`.
+//! by `'unsafe-inline'`. The app's service worker and web app manifest
+//! come from the app's own origin (`worker-src`, `manifest-src`).
+//!
+//! The service worker gets a policy of its own ([`WORKER_POLICY`]): it
+//! may fetch from the app's origin and nothing else, so even a mistake in
+//! it cannot send a request to a third party.
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
+
+/// The policy sent with the service worker's script (`sw.js`).
+pub const WORKER_POLICY: &str = "default-src 'none'; connect-src 'self'";
 
 /// The policy for `html`, allowing exactly its inline scripts.
 pub fn policy_for(html: &str) -> String {
@@ -22,7 +30,8 @@ pub fn policy_for(html: &str) -> String {
         .collect();
     format!(
         "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; \
+         img-src 'self' data:; connect-src 'self'; worker-src 'self'; manifest-src 'self'; \
+         base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'"
     )
 }
@@ -59,5 +68,7 @@ mod tests {
         assert!(policy.contains("'wasm-unsafe-eval'"));
         assert!(!policy.contains("unsafe-inline"));
         assert!(policy.starts_with("default-src 'none'"));
+        assert!(policy.contains("; worker-src 'self';"), "{policy}");
+        assert!(policy.contains("; manifest-src 'self';"), "{policy}");
     }
 }

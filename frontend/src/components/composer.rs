@@ -6,7 +6,8 @@ use leptos::prelude::*;
 use malten_shared::limits::MAX_MESSAGE_CHARS;
 use malten_shared::{check_message_text, MessageTextError};
 
-use crate::storage;
+use crate::components::dictate::DictateButton;
+use crate::{speech, storage};
 
 #[component]
 pub fn Composer(
@@ -87,6 +88,7 @@ pub fn Composer(
                     {move || format!("{}/{}", chars(), MAX_MESSAGE_CHARS)}
                 </span>
                 {move || error.get().map(|err| view! { <span class="error" role="alert" data-testid="send-error">{err}</span> })}
+                {speech::available().then(|| view! { <DictateButton draft encrypted disabled=refused /> })}
                 <button type="submit" data-testid="send" disabled=move || refused || busy.get() || problem().is_some()>
                     "Send"
                 </button>

@@ -24,9 +24,14 @@ pub fn Explore() -> impl IntoView {
                                 {list.into_iter().map(|info| view! { <StreamRow info /> }).collect_view()}
                             </ul>
                         }.into_any(),
-                        Err(err) => view! {
-                            <p class="error" role="alert" data-testid="streams-error">{err.to_string()}</p>
-                        }.into_any(),
+                        Err(err) => {
+                            if err.unanswered {
+                                crate::offline::reopen_when_back();
+                            }
+                            view! {
+                                <p class="error" role="alert" data-testid="streams-error">{err.to_string()}</p>
+                            }.into_any()
+                        }
                     }
                 })}
             </Suspense>

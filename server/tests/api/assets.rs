@@ -101,3 +101,71 @@ async fn a_web_dir_cannot_be_escaped() {
     assert_eq!(status, 200, "{response}");
     assert!(response.contains("<title>Malten</title>"));
 }
+
+/// The service worker, the manifest and its icons are copied by trunk
+/// without a content hash, so they must be revalidated; the worker above
+/// all, since browsers look for a new one only as its cache allows.
+#[tokio::test]
+async fn the_service_worker_and_the_manifest_are_served_fresh_with_their_content_types() {
+    let app = spawn_app_with(|config| config.web_dir = Some(dist())).await;
+    for (path, content_type) in [
+        ("/sw.js", "text/javascript"),
+        ("/manifest.webmanifest", "application/manifest+json"),
+        ("/icons/icon-192.png", "image/png"),
+        ("/icons/icon-512.png", "image/png"),
+        ("/icons/icon.svg", "image/svg+xml"),
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers();
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(content_type),
+            "{path}: {:?}",
+            headers["content-type"]
+        );
+        assert_eq!(headers["cache-control"], "no-cache", "{path}");
+    }
+    // The worker may fetch only from the app's own origin.
+    let worker = app.get("/sw.js").await;
+    assert_eq!(
+        worker.headers()["content-security-policy"],
+        "default-src 'none'; connect-src 'self'"
+    );
+    let manifest: serde_json::Value = app.get("/manifest.webmanifest").await.json().await.unwrap();
+    assert_eq!(manifest["start_url"], "/");
+    // Files whose names carry trunk's content hash stay cached for good.
+    let html = app.get("/").await.text().await.unwrap();
+    let css = html
+        .split('"')
+        .find(|part| part.ends_with(".css"))
+        .expect("index.html links its stylesheet")
+        .to_owned();
+    assert_eq!(
+        app.get(&css).await.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+}
+
+#[tokio::test]
+async fn the_policy_allows_the_apps_own_service_worker_and_manifest_only() {
+    let app = spawn_app_with(|config| config.web_dir = Some(dist())).await;
+    let response = app.get("/").await;
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for directive in ["worker-src 'self'", "manifest-src 'self'"] {
+        assert!(
+            policy.split("; ").any(|part| part == directive),
+            "{directive} missing: {policy}"
+        );
+    }
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"<link rel="manifest" href="/manifest.webmanifest""#),
+        "{html}"
+    );
+}

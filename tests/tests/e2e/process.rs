@@ -83,10 +83,24 @@ impl Server {
         env: &[(&str, &std::path::Path)],
         args: &[&str],
     ) -> Server {
+        Self::spawn(dir, env, "127.0.0.1:0", args).await
+    }
+
+    /// [`Server::start`] on a given address (as one a stopped server had).
+    pub async fn start_at(addr: &str, args: &[&str]) -> Server {
+        Self::spawn(&std::env::temp_dir(), &[], addr, args).await
+    }
+
+    async fn spawn(
+        dir: &std::path::Path,
+        env: &[(&str, &std::path::Path)],
+        addr: &str,
+        args: &[&str],
+    ) -> Server {
         let mut child = Command::new(malten_binary())
             .current_dir(dir)
             .envs(env.iter().copied())
-            .args(["--addr", "127.0.0.1:0"])
+            .args(["--addr", addr])
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -29,6 +29,16 @@ impl Drop for TempDir {
 
 impl Browser {
     pub async fn start() -> Browser {
+        Self::start_with(false).await
+    }
+
+    /// A browser that also logs every request it makes, for
+    /// [`Browser::requested_urls`].
+    pub async fn start_logging_network() -> Browser {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(log_network: bool) -> Browser {
         let driver_path = which("chromedriver");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -60,7 +70,15 @@ impl Browser {
                 ],
             }),
         );
-        capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        if log_network {
+            capabilities["goog:chromeOptions"]["perfLoggingPrefs"] = json!({"enableNetwork": true});
+            capabilities.insert(
+                "goog:loggingPrefs".into(),
+                json!({"browser": "ALL", "performance": "ALL"}),
+            );
+        } else {
+            capabilities.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        }
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&webdriver)

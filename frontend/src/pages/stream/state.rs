@@ -98,6 +98,15 @@ impl Page {
         }
     }
 
+    /// The stream could not be opened; if the server did not answer, it is
+    /// opened again once it does ([`crate::offline`]).
+    fn failed(self, err: api::ApiFailure) {
+        if err.unanswered {
+            crate::offline::reopen_when_back();
+        }
+        self.phase.set(Phase::Failed(err.to_string()));
+    }
+
     /// Loads the stream's description, checks it against the link, and
     /// unlocks it if it can.
     pub(super) async fn start(self, secret: Option<String>) {
@@ -105,7 +114,7 @@ impl Page {
         spawn_local(self.llm.load());
         let info = match api::stream_info(&name).await {
             Ok(info) => info,
-            Err(err) => return self.phase.set(Phase::Failed(err.to_string())),
+            Err(err) => return self.failed(err),
         };
         let encrypted = info.as_ref().is_some_and(|info| info.encrypted);
         if let Some(info) = &info {
@@ -137,7 +146,7 @@ impl Page {
         let name = self.name();
         let page = match api::older_messages(&name, None, PAGE).await {
             Ok(page) => page,
-            Err(err) => return self.phase.set(Phase::Failed(err.to_string())),
+            Err(err) => return self.failed(err),
         };
         if page.len() < PAGE {
             self.history.older.set(Older::Exhausted);
