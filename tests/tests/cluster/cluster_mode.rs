@@ -5,7 +5,7 @@ use malten_tests::redis_server::RedisCluster;
 
 use std::time::Duration;
 
-use crate::{get_json, id_and_created, post, post_ok, Node, Sse, DEADLINE};
+use crate::{id_and_created, post, post_ok, stored, Node, Sse, DEADLINE};
 
 #[tokio::test]
 async fn on_a_three_master_redis_cluster_streams_spread_over_shards_and_reach_every_node() {
@@ -43,13 +43,7 @@ async fn on_a_three_master_redis_cluster_streams_spread_over_shards_and_reach_ev
             server.port
         );
     }
-    let (_, page) = get_json(&a, "/messages?stream=shard5&direction=1").await;
-    let paged: Vec<_> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(id_and_created)
-        .collect();
+    let paged = stored(&a, "shard5").await;
     assert_eq!(paged, posted[5]);
 }
 
@@ -117,15 +111,7 @@ async fn when_a_master_fails_its_replica_takes_over_and_the_stream_goes_on() {
         "in order, once each: {seen:?}"
     );
     // The history survived the failover: it was on the replica.
-    let (status, page) = get_json(&a, "/messages?stream=failover&direction=1").await;
-    assert_eq!(status, 200);
-    let stored: Vec<_> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(id_and_created)
-        .collect();
-    assert_eq!(stored, seen);
+    assert_eq!(stored(&a, "failover").await, seen);
 }
 
 /// Subscribes again after `last`, retrying while the node answers 503.

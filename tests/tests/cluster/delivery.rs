@@ -2,7 +2,7 @@
 
 use malten_tests::redis_server::RedisServer;
 
-use crate::{create, get_json, id_and_created, post_ok, Node, Sse};
+use crate::{create, get_json, id_and_created, post_ok, stored, Node, Sse};
 
 #[tokio::test]
 async fn a_stream_created_on_one_node_is_listed_written_and_delivered_on_every_node_in_one_order() {
@@ -63,13 +63,7 @@ async fn a_stream_created_on_one_node_is_listed_written_and_delivered_on_every_n
     for (i, got) in seen.iter().enumerate() {
         assert_eq!(got, &posted, "subscriber on node {i}: same ids, same order");
     }
-    let (_, page) = get_json(&nodes[2], "/messages?stream=shared&direction=1&limit=100").await;
-    let paged: Vec<(String, String)> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(id_and_created)
-        .collect();
+    let paged = stored(&nodes[2], "shared").await;
     assert_eq!(paged, posted, "a page on any node has the same order");
     let (_, by_id) = get_json(
         &nodes[1],
@@ -105,14 +99,11 @@ async fn last_event_id_from_one_node_resumes_on_another_without_duplicate_or_hol
     );
     let mut all: Vec<_> = first[..3].to_vec();
     all.extend(resumed);
-    let (_, page) = get_json(&nodes[2], "/messages?stream=resume&direction=1").await;
-    let stored: Vec<_> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(id_and_created)
-        .collect();
-    assert_eq!(all, stored, "every message exactly once, in order");
+    assert_eq!(
+        all,
+        stored(&nodes[2], "resume").await,
+        "every message exactly once, in order"
+    );
 }
 
 #[tokio::test]

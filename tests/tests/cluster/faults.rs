@@ -8,7 +8,9 @@ use std::time::Duration;
 use malten_tests::redis_server::RedisServer;
 use tokio::time::Instant;
 
-use crate::{eventually, get_json, id_and_created, post, post_ok, Event, Node, Sse, DEADLINE};
+use crate::{
+    eventually, get_json, id_and_created, post, post_ok, stored, Event, Node, Sse, DEADLINE,
+};
 
 /// Reads `sse` until it has `count` messages; when the node goes away it
 /// reconnects to `fallback` with the last event id, as a browser does.
@@ -83,13 +85,7 @@ async fn killing_a_node_under_load_loses_no_accepted_message_and_its_clients_res
     let accepted = poster.await.unwrap();
     assert!(accepted.len() >= 160, "the surviving nodes kept accepting");
 
-    let (_, page) = get_json(&nodes[0], "/messages?stream=load&direction=1&limit=1024").await;
-    let stored: Vec<_> = page
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(id_and_created)
-        .collect();
+    let stored = stored(&nodes[0], "load").await;
     let stored_ids: HashSet<_> = stored.iter().map(|(id, _)| id.clone()).collect();
     for (id, _) in &accepted {
         assert!(stored_ids.contains(id), "an accepted message is stored");

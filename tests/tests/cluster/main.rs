@@ -244,6 +244,19 @@ impl Sse {
     }
 }
 
+/// Every stored message of `stream` on `node`, oldest first, as
+/// `(id, created)`.
+pub async fn stored(node: &Node, stream: &str) -> Vec<(String, String)> {
+    let path = format!("/messages?stream={stream}&direction=1&limit=1024");
+    let (status, page) = get_json(node, &path).await;
+    assert_eq!(status, 200, "GET {path}: {page}");
+    page.as_array()
+        .unwrap()
+        .iter()
+        .map(id_and_created)
+        .collect()
+}
+
 pub fn id_and_created(message: &Value) -> (String, String) {
     (
         message["id"].as_str().unwrap().to_owned(),

@@ -9,50 +9,38 @@ use serde_json::{json, Value};
 
 use crate::webdriver::Browser;
 
-/// ChromeDriver's `goog/cdp/execute`: one DevTools command.
+/// A ChromeDriver command that fantoccini does not wrap: a POST of `body`
+/// to `session/<id>/<path>` (`goog/cdp/execute` for DevTools, `se/log` for
+/// the browser's and the performance logs).
 #[derive(Debug)]
-struct Cdp {
-    cmd: &'static str,
-    params: Value,
+pub struct ChromeDriverCommand {
+    pub path: &'static str,
+    pub body: Value,
 }
 
-impl WebDriverCompatibleCommand for Cdp {
+impl WebDriverCompatibleCommand for ChromeDriverCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({"cmd": self.cmd, "params": self.params});
-        (http::Method::POST, Some(body.to_string()))
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 
-/// ChromeDriver's log endpoint for the `performance` log.
-#[derive(Debug)]
-struct PerformanceLog;
-
-impl WebDriverCompatibleCommand for PerformanceLog {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
-        let body = json!({"type": "performance"});
-        (http::Method::POST, Some(body.to_string()))
+/// One of ChromeDriver's logs (`browser`, `performance`), as it has it now.
+pub fn log(kind: &str) -> ChromeDriverCommand {
+    ChromeDriverCommand {
+        path: "se/log",
+        body: json!({ "type": kind }),
     }
 }
 
@@ -60,7 +48,10 @@ impl Browser {
     /// Runs a DevTools command and returns its result.
     pub async fn cdp(&self, cmd: &'static str, params: Value) -> Value {
         self.client
-            .issue_cmd(Cdp { cmd, params })
+            .issue_cmd(ChromeDriverCommand {
+                path: "goog/cdp/execute",
+                body: json!({"cmd": cmd, "params": params}),
+            })
             .await
             .unwrap_or_else(|err| panic!("DevTools {cmd} failed: {err}"))
     }
@@ -80,7 +71,7 @@ impl Browser {
     pub async fn requested_urls(&self) -> Vec<String> {
         let entries = self
             .client
-            .issue_cmd(PerformanceLog)
+            .issue_cmd(log("performance"))
             .await
             .expect("the performance log");
         entries

@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 
 use crate::process::Server;
-use crate::webdriver::{Browser, DEADLINE};
+use crate::webdriver::Browser;
 
 /// Waits until the page's service worker is activated and controls the
 /// page, and returns the worker's script URL.
@@ -27,18 +27,6 @@ async fn service_worker_in_control(browser: &Browser) -> String {
         .await
         .expect("the script runs");
     url.as_str().unwrap_or_default().to_owned()
-}
-
-/// Polls `script` until it returns true.
-async fn until(browser: &Browser, what: &str, script: &str) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while browser.script(script).await != Value::Bool(true) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 /// What the worker's caches hold, as URLs.
@@ -132,12 +120,13 @@ async fn with_the_server_stopped_the_shell_opens_offline_and_reconnects_by_itsel
     let server = Server::start_at(&address, &[]).await;
     assert_eq!(server.base_url, origin, "the same address");
     browser.wait_for("[data-testid=composer-input]").await;
-    until(
-        &browser,
-        "the offline notice to go",
-        "return document.querySelector('[data-testid=offline]') === null",
-    )
-    .await;
+    browser
+        .wait_until(
+            "the offline notice to go",
+            "return document.querySelector('[data-testid=offline]') === null",
+            vec![],
+        )
+        .await;
     let posted = reqwest::Client::new()
         .post(server.url("/messages"))
         .form(&[("stream", "offline-room"), ("message", "back online")])
@@ -220,11 +209,12 @@ async fn the_app_says_when_the_browser_has_no_network_and_stops_saying_it_after(
     browser
         .cdp("Network.emulateNetworkConditions", conditions(false))
         .await;
-    until(
-        &browser,
-        "the offline notice to go",
-        "return document.querySelector('[data-testid=offline]') === null",
-    )
-    .await;
+    browser
+        .wait_until(
+            "the offline notice to go",
+            "return document.querySelector('[data-testid=offline]') === null",
+            vec![],
+        )
+        .await;
     browser.close().await;
 }

@@ -11,7 +11,7 @@ use fantoccini::key::Key;
 use serde_json::Value;
 
 use crate::process::Server;
-use crate::webdriver::{Browser, DEADLINE};
+use crate::webdriver::Browser;
 
 const HEARD: &str = "hello from the microphone";
 
@@ -60,34 +60,23 @@ async fn pressed(browser: &Browser) -> String {
     value.as_str().unwrap_or_default().to_owned()
 }
 
-/// Polls until `script` returns true.
-async fn until(browser: &Browser, what: &str, script: &str) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while browser.script(script).await != Value::Bool(true) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 async fn until_draft_is(browser: &Browser, text: &str) {
-    until(
-        browser,
-        &format!("the message box to read {text:?}"),
-        &format!(
-            "return document.querySelector('[data-testid=composer-input]').value === {text:?}"
-        ),
-    )
-    .await;
+    browser
+        .wait_until(
+            &format!("the message box to read {text:?}"),
+            &format!(
+                "return document.querySelector('[data-testid=composer-input]').value === {text:?}"
+            ),
+            vec![],
+        )
+        .await;
 }
 
 async fn until_not_listening(browser: &Browser) {
-    until(
-        browser,
+    browser.wait_until(
         "dictation to stop",
         "return document.querySelector('[data-testid=dictate]').getAttribute('aria-pressed') === 'false'",
+        vec![]
     )
     .await;
 }

@@ -4,7 +4,6 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
@@ -138,8 +137,8 @@ impl Browser {
             .unwrap();
     }
 
-    /// Polls `script` until it returns true.
-    async fn wait_until(&self, what: &str, script: &str, args: Vec<Value>) {
+    /// Polls `script` (with `args`) until it returns true.
+    pub async fn wait_until(&self, what: &str, script: &str, args: Vec<Value>) {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
             if self.client.execute(script, args.clone()).await.ok() == Some(Value::Bool(true)) {
@@ -246,7 +245,7 @@ impl Browser {
     pub async fn console_errors(&self) -> Vec<String> {
         let entries = self
             .client
-            .issue_cmd(BrowserLog)
+            .issue_cmd(crate::devtools::log("browser"))
             .await
             .expect("browser log");
         entries
@@ -260,30 +259,6 @@ impl Browser {
 
     pub async fn close(self) {
         let _ = self.client.close().await;
-    }
-}
-
-/// ChromeDriver's log endpoint, which fantoccini does not wrap.
-#[derive(Debug)]
-struct BrowserLog;
-
-impl WebDriverCompatibleCommand for BrowserLog {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _url: &url::Url) -> (http::Method, Option<String>) {
-        (
-            http::Method::POST,
-            Some(json!({"type": "browser"}).to_string()),
-        )
     }
 }
 
