@@ -140,6 +140,15 @@ impl RedisCluster {
                     config.display().to_string(),
                     "--cluster-node-timeout".into(),
                     "1000".into(),
+                    // Replicas sync over the socket, never through an RDB
+                    // file (docs/cluster.md); anything else Redis might
+                    // write stays in the temporary directory.
+                    "--repl-diskless-sync".into(),
+                    "yes".into(),
+                    "--repl-diskless-load".into(),
+                    "on-empty-db".into(),
+                    "--dir".into(),
+                    dir.0.display().to_string(),
                 ],
                 child: None,
             };
