@@ -115,22 +115,7 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<FanoutResult> {
         SseConn::connect(addr, STREAM)
     })
     .await?;
-    let mut poll = HttpConn::connect(addr).await?;
-    let path = format!("/streams/{STREAM}");
-    loop {
-        let observers = poll.get_json(&path).await?["observers"]
-            .as_u64()
-            .context("no `observers` in the stream's description")?;
-        if observers == spec.subscribers as u64 {
-            break;
-        }
-        ensure!(
-            observers < spec.subscribers as u64 && Instant::now() < spec.deadline,
-            "malten counts {observers} subscribers, expected {}",
-            spec.subscribers
-        );
-        sleep(POLL_EVERY).await;
-    }
+    wait_until_counted("malten", addr, spec, Count::Exact).await?;
     let connect = move || async move { Ok(HttpConn::connect(addr).await?.publishing_to(STREAM)) };
     let (result, _publishers) = measure("malten", &[server], subscribers, connect, spec).await?;
     Ok(result)
@@ -154,22 +139,7 @@ pub async fn malten_nodes(
     })
     .await?;
     let addr = addrs[0];
-    let mut poll = HttpConn::connect(addr).await?;
-    let path = format!("/streams/{STREAM}");
-    loop {
-        let observers = poll.get_json(&path).await?["observers"]
-            .as_u64()
-            .context("no `observers` in the stream's description")?;
-        if observers == spec.subscribers as u64 {
-            break;
-        }
-        ensure!(
-            Instant::now() < spec.deadline,
-            "{system} counts {observers} subscribers, expected {}",
-            spec.subscribers
-        );
-        sleep(POLL_EVERY).await;
-    }
+    wait_until_counted(system, addr, spec, Count::Shared).await?;
     let measured: Vec<&Server> = nodes.iter().chain(also).copied().collect();
     let mut redis_conns = Vec::new();
     for server in also {
@@ -194,6 +164,42 @@ pub async fn malten_nodes(
         result.redis_cpu_s = Some(redis_cpu()? - redis_cpu_before);
     }
     Ok(result)
+}
+
+/// How a node's count of the stream's subscribers may run on its way to
+/// `spec.subscribers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Count {
+    /// One node: a count above the expected one is an error at once.
+    Exact,
+    /// Presence shared through Redis: only the final count is checked.
+    Shared,
+}
+
+/// Polls `addr`'s description of the stream until it counts every
+/// subscriber, within the deadline.
+async fn wait_until_counted(
+    system: &str,
+    addr: std::net::SocketAddr,
+    spec: Spec,
+    count: Count,
+) -> Result<()> {
+    let mut poll = HttpConn::connect(addr).await?;
+    let path = format!("/streams/{STREAM}");
+    let expected = spec.subscribers as u64;
+    loop {
+        let observers = poll.get_json(&path).await?["observers"]
+            .as_u64()
+            .context("no `observers` in the stream's description")?;
+        if observers == expected {
+            return Ok(());
+        }
+        ensure!(
+            (count == Count::Shared || observers < expected) && Instant::now() < spec.deadline,
+            "{system} counts {observers} subscribers, expected {expected}"
+        );
+        sleep(POLL_EVERY).await;
+    }
 }
 
 /// Redis: N `SUBSCRIBE` connections, `PUBLISH` publisher.
