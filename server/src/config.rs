@@ -272,6 +272,12 @@ pub struct Config {
         help_heading = "Chat API"
     )]
     pub database_url: ApiKey,
+
+    /// Not a flag: the time the rate limits go by. Always the system's
+    /// clock, except in tests that freeze it (`RateClock::frozen`) to say
+    /// exactly when a refill happens.
+    #[arg(skip)]
+    pub rate_clock: crate::limits::RateClock,
 }
 
 /// The default system prompt: short replies, as they must fit a message.

@@ -94,7 +94,11 @@ impl AppState {
 
     fn with_engine(config: Config, engine: Engine, metrics: Arc<Metrics>) -> Self {
         Self {
-            rate_limits: Arc::new(RateLimits::new(config.rate_per_second, config.rate_burst)),
+            rate_limits: Arc::new(RateLimits::new(
+                config.rate_per_second,
+                config.rate_burst,
+                config.rate_clock.clone(),
+            )),
             connection_limits: Arc::new(ConnectionLimits::new(config.max_connections_per_ip)),
             web_app: Arc::new(WebApp::from_config(config.web_dir.clone())),
             llm: Arc::new(Llm::from_config(&config)),

@@ -16,11 +16,15 @@ use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, FakeRelativeClock};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
 use crate::AppState;
 
@@ -100,36 +104,93 @@ fn forwarded_for(parts: &Parts) -> Option<IpAddr> {
         .ok()
 }
 
-/// Posts and stream creations per client IP.
-#[derive(Debug)]
-pub struct RateLimits {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+/// The time the rate limits go by: the system's monotonic clock, or a
+/// frozen one that moves only when told ([`RateClock::advance`]).
+///
+/// Why: a test of "the fourth post in a burst of three is refused" means
+/// something only if no refill happened between the posts, and on a busy
+/// machine a second can pass between two requests. With a frozen clock the
+/// test says exactly when time passes, and needs no retries. The clock is
+/// not a flag (`Config::rate_clock`); the server always runs on the system's.
+#[derive(Debug, Clone, Default)]
+pub struct RateClock {
+    frozen: Option<FakeRelativeClock>,
 }
 
-impl RateLimits {
-    pub fn new(per_second: u64, burst: u32) -> Self {
-        let per_second = NonZeroU32::new(u32::try_from(per_second).unwrap_or(u32::MAX).max(1))
-            .expect("clamped to at least 1");
-        Self::with_quota(Quota::per_second(per_second), burst)
-    }
-
-    /// A slower limit, for expensive operations such as LLM prompts.
-    pub fn per_minute(per_minute: u32, burst: u32) -> Self {
-        let per_minute = NonZeroU32::new(per_minute.max(1)).expect("clamped to at least 1");
-        Self::with_quota(Quota::per_minute(per_minute), burst)
-    }
-
-    fn with_quota(quota: Quota, burst: u32) -> Self {
-        let burst = NonZeroU32::new(burst.max(1)).expect("clamped to at least 1");
+impl RateClock {
+    /// A clock that stands still until [`RateClock::advance`]d. Clones share it.
+    pub fn frozen() -> Self {
         Self {
-            limiter: RateLimiter::keyed(quota.allow_burst(burst)),
+            frozen: Some(FakeRelativeClock::default()),
         }
     }
 
-    /// Spends one unit for `ip`, or says how many seconds to wait.
+    /// Moves a frozen clock (and every rate limit on it) forward by `by`.
+    ///
+    /// # Panics
+    /// On the system's clock, which nothing moves but time.
+    pub fn advance(&self, by: Duration) {
+        self.frozen
+            .as_ref()
+            .expect("only a frozen RateClock can be advanced")
+            .advance(by);
+    }
+}
+
+/// Monotonic time since the process first asked, in governor's unit.
+fn system_now() -> Nanos {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    Nanos::from(ORIGIN.get_or_init(Instant::now).elapsed())
+}
+
+impl Clock for RateClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        match &self.frozen {
+            Some(frozen) => frozen.now(),
+            None => system_now(),
+        }
+    }
+}
+
+/// Posts and stream creations per client IP.
+#[derive(Debug)]
+pub struct RateLimits {
+    limiter: RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, RateClock, NoOpMiddleware<Nanos>>,
+    clock: RateClock,
+}
+
+impl RateLimits {
+    pub fn new(per_second: u64, burst: u32, clock: RateClock) -> Self {
+        let per_second = NonZeroU32::new(u32::try_from(per_second).unwrap_or(u32::MAX).max(1))
+            .expect("clamped to at least 1");
+        Self::with_quota(Quota::per_second(per_second), burst, clock)
+    }
+
+    /// A slower limit, for expensive operations such as LLM prompts.
+    pub fn per_minute(per_minute: u32, burst: u32, clock: RateClock) -> Self {
+        let per_minute = NonZeroU32::new(per_minute.max(1)).expect("clamped to at least 1");
+        Self::with_quota(Quota::per_minute(per_minute), burst, clock)
+    }
+
+    fn with_quota(quota: Quota, burst: u32, clock: RateClock) -> Self {
+        let burst = NonZeroU32::new(burst.max(1)).expect("clamped to at least 1");
+        Self {
+            limiter: RateLimiter::new(
+                quota.allow_burst(burst),
+                DefaultKeyedStateStore::default(),
+                clock.clone(),
+            ),
+            clock,
+        }
+    }
+
+    /// Spends one unit for `ip`, or says how many whole seconds to wait
+    /// (rounded up: retrying after them succeeds).
     pub fn try_spend(&self, ip: ClientIp) -> Result<(), u64> {
         self.limiter.check_key(&ip.0).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(self.clock.now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
     }
@@ -242,16 +303,68 @@ mod tests {
         assert!(limits.acquire(a).is_ok());
     }
 
-    #[test]
-    fn the_rate_limit_allows_the_burst_then_asks_to_wait() {
-        let limits = RateLimits::new(1, 3);
-        let ip = ClientIp(IpAddr::from([10, 0, 0, 1]));
-        for _ in 0..3 {
-            limits.check(ip).unwrap();
-        }
-        match limits.check(ip) {
-            Err(LimitError::RateLimited { retry_after_secs }) => assert!(retry_after_secs >= 1),
+    const A: ClientIp = ClientIp(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)));
+    const B: ClientIp = ClientIp(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2)));
+
+    fn retry_after(result: Result<(), LimitError>) -> u64 {
+        match result {
+            Err(LimitError::RateLimited { retry_after_secs }) => retry_after_secs,
             other => panic!("expected a rate limit, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn the_rate_limit_allows_the_burst_then_asks_to_wait_until_the_refill() {
+        let clock = RateClock::frozen();
+        let limits = RateLimits::new(1, 3, clock.clone());
+        for _ in 0..3 {
+            limits.check(A).unwrap();
+        }
+        assert_eq!(retry_after(limits.check(A)), 1);
+        assert!(
+            limits.check(B).is_ok(),
+            "another address has its own bucket"
+        );
+
+        clock.advance(Duration::from_millis(999));
+        assert_eq!(
+            retry_after(limits.check(A)),
+            1,
+            "a part of a second rounds up"
+        );
+        clock.advance(Duration::from_millis(1));
+        limits.check(A).expect("one unit refilled after a second");
+        assert_eq!(retry_after(limits.check(A)), 1, "and only one");
+
+        clock.advance(Duration::from_secs(3));
+        for _ in 0..3 {
+            limits.check(A).unwrap();
+        }
+        assert_eq!(
+            retry_after(limits.check(A)),
+            1,
+            "the burst refills, no more"
+        );
+    }
+
+    #[test]
+    fn a_per_minute_limit_asks_for_the_rest_of_its_minute() {
+        let clock = RateClock::frozen();
+        let limits = RateLimits::per_minute(2, 1, clock.clone());
+        limits.check(A).unwrap();
+        assert_eq!(retry_after(limits.check(A)), 30);
+        clock.advance(Duration::from_secs(20));
+        assert_eq!(retry_after(limits.check(A)), 10);
+        clock.advance(Duration::from_secs(10));
+        limits.check(A).unwrap();
+    }
+
+    #[test]
+    fn the_system_clock_limits_too_and_cannot_be_advanced() {
+        let limits = RateLimits::new(1, 1, RateClock::default());
+        limits.check(A).unwrap();
+        assert_eq!(retry_after(limits.check(A)), 1);
+        let advanced = std::panic::catch_unwind(|| RateClock::default().advance(Duration::ZERO));
+        assert!(advanced.is_err());
     }
 }

@@ -32,7 +32,7 @@ use std::time::Duration;
 use malten_shared::StreamName;
 
 use crate::config::Config;
-use crate::limits::{ClientIp, RateLimits, SlotPermit, Slots};
+use crate::limits::{ClientIp, RateClock, RateLimits, SlotPermit, Slots};
 use backend::{ChatBackend, ChatRequest, OpenAiBackend};
 use generation::{Generation, Timeouts};
 use sessions::Sessions;
@@ -186,6 +186,8 @@ pub struct LlmLimits {
     pub rate_burst: u32,
     pub session_idle: Duration,
     pub max_sessions: usize,
+    /// The time `rate_per_minute` goes by (`Config::rate_clock`).
+    pub rate_clock: RateClock,
 }
 
 impl Llm {
@@ -196,7 +198,11 @@ impl Llm {
     ) -> Self {
         Self {
             backend,
-            rate: RateLimits::per_minute(limits.rate_per_minute, limits.rate_burst),
+            rate: RateLimits::per_minute(
+                limits.rate_per_minute,
+                limits.rate_burst,
+                limits.rate_clock,
+            ),
             per_ip: Arc::new(Slots::new(limits.per_ip)),
             per_stream: Arc::new(Slots::new(limits.per_stream)),
             sessions: Sessions::new(
@@ -243,6 +249,7 @@ impl Llm {
                 rate_burst: config.llm_rate_burst,
                 session_idle: Duration::from_secs_f64(config.llm_session_idle_secs),
                 max_sessions: config.llm_max_sessions,
+                rate_clock: config.rate_clock.clone(),
             },
             backend,
         )

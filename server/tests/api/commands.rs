@@ -385,6 +385,7 @@ async fn prompts_are_rate_limited_per_client() {
     let app = spawn_app_with_llm(&stub, |config| {
         config.llm_rate_per_minute = 1;
         config.llm_rate_burst = 2;
+        config.rate_clock = malten_server::limits::RateClock::frozen();
     })
     .await;
     app.command_ok("rate", "one").await;

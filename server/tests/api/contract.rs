@@ -372,6 +372,8 @@ async fn the_stream_cap_and_the_rate_limit_rows() {
         config.max_streams = 1;
         config.rate_per_second = 1;
         config.rate_burst = 2;
+        // No refill between the rows, however slow the machine.
+        config.rate_clock = malten_server::limits::RateClock::frozen();
     })
     .await;
     let rows: Vec<(&str, Vec<u8>, u16, &str)> = vec![

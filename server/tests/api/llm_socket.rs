@@ -521,23 +521,22 @@ async fn the_server_pings_every_keepalive_period() {
 /// (`--rate-per-second`, `--rate-burst`), like creating a stream.
 #[tokio::test]
 async fn session_creation_counts_against_the_creation_rate() {
-    let refused = crate::limits::within_one_refill(|_| async {
-        let stub = LlmStub::replying(&["hi"]).await;
-        let app = spawn_app_with_llm(&stub, |config| {
-            config.rate_per_second = 1;
-            config.rate_burst = 2;
-        })
-        .await;
-        let mut ws = WsClient::connect_past_motd(&app).await;
-        ws.create_session(json!({})).await;
-        ws.create_session(json!({})).await;
-        let refused = ws
-            .session(json!({"request": "create", "settings": {}}))
-            .await;
-        let stream_too = app.create_stream(&[("stream", "after")]).await.status();
-        (refused, stream_too)
+    let stub = LlmStub::replying(&["hi"]).await;
+    let clock = malten_server::limits::RateClock::frozen();
+    let app = spawn_app_with_llm(&stub, |config| {
+        config.rate_per_second = 1;
+        config.rate_burst = 2;
+        config.rate_clock = clock.clone();
     })
     .await;
+    let mut ws = WsClient::connect_past_motd(&app).await;
+    ws.create_session(json!({})).await;
+    ws.create_session(json!({})).await;
+    let refused = ws
+        .session(json!({"request": "create", "settings": {}}))
+        .await;
+    let stream_too = app.create_stream(&[("stream", "after")]).await.status();
+    let refused = (refused, stream_too);
     assert_eq!(refused.0["success"], false, "{refused:?}");
     assert!(
         refused.0["error"]

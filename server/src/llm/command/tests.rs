@@ -11,6 +11,7 @@ use malten_shared::StreamName;
 
 use super::*;
 use crate::engine::{Delivery, Page, PartialEvent};
+use crate::limits::RateClock;
 use crate::llm::backend::Role;
 use crate::llm::generation::tests::Canned;
 use crate::llm::generation::Timeouts;
@@ -40,6 +41,7 @@ fn llm(backend: Canned) -> Arc<Llm> {
             rate_burst: 1000,
             session_idle: Duration::from_secs(60),
             max_sessions: 10,
+            rate_clock: RateClock::default(),
         },
         Some(Arc::new(backend)),
     ))
