@@ -74,6 +74,11 @@ impl Stored {
         self.sse_frame.clone()
     }
 
+    /// The ready-to-send SSE frame, borrowed (for a vectored write).
+    pub fn frame_bytes(&self) -> &[u8] {
+        &self.sse_frame
+    }
+
     /// Bytes charged against the server's memory budget.
     pub fn cost(&self) -> usize {
         self.sse_frame.len() + MESSAGE_OVERHEAD_BYTES

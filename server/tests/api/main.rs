@@ -21,6 +21,7 @@ mod params;
 mod pipes;
 mod raw_http;
 mod shutdown;
+mod sse_socket;
 mod streams;
 mod websocket;
 mod ws_client;

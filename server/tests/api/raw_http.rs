@@ -37,7 +37,10 @@ pub struct RawSse {
     raw: Vec<u8>,
     /// De-chunked SSE text not yet parsed into events.
     text: String,
-    head_done: bool,
+    /// The response's status line and headers, once read.
+    head: Option<String>,
+    /// The chunked body's last (empty) chunk has arrived.
+    ended: bool,
 }
 
 impl RawSse {
@@ -45,7 +48,14 @@ impl RawSse {
     pub async fn connect(addr: SocketAddr, query: &str, recv_buffer: u32) -> RawSse {
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(recv_buffer).unwrap();
-        let mut stream = socket.connect(addr).await.unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        Self::subscribe(stream, query).await
+    }
+
+    /// Sends `GET /events?query` on `stream`, which may have served other
+    /// requests before.
+    pub async fn subscribe(mut stream: TcpStream, query: &str) -> RawSse {
+        let addr = stream.peer_addr().unwrap();
         let request = format!(
             "GET /events?{query} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
         );
@@ -54,8 +64,44 @@ impl RawSse {
             stream,
             raw: Vec::new(),
             text: String::new(),
-            head_done: false,
+            head: None,
+            ended: false,
         }
+    }
+
+    /// The status line and headers (lowercased), reading as needed.
+    pub async fn head(&mut self) -> String {
+        tokio::time::timeout(DEADLINE, async {
+            while self.head.is_none() {
+                assert!(self.read_more().await, "the server closed before the head");
+            }
+        })
+        .await
+        .expect("no response head within the deadline");
+        self.head.clone().unwrap().to_ascii_lowercase()
+    }
+
+    /// Reads until the server closes, and returns the events left and
+    /// whether the chunked body ended properly first.
+    pub async fn until_closed(mut self) -> (Vec<SseEvent>, bool) {
+        tokio::time::timeout(DEADLINE, async { while self.read_more().await {} })
+            .await
+            .expect("the server did not close within the deadline");
+        let mut events = Vec::new();
+        while let Some(event) = self.parse_event() {
+            events.push(event);
+        }
+        (events, self.ended)
+    }
+
+    /// Reads what has arrived into the buffers; `false` once the server
+    /// has closed.
+    async fn read_more(&mut self) -> bool {
+        let mut buffer = [0u8; 16 * 1024];
+        let read = self.stream.read(&mut buffer).await.unwrap_or(0);
+        self.raw.extend_from_slice(&buffer[..read]);
+        self.dechunk();
+        read > 0
     }
 
     /// The next SSE event (comments skipped), reading as needed.
@@ -65,11 +111,7 @@ impl RawSse {
                 if let Some(event) = self.parse_event() {
                     return event;
                 }
-                let mut buffer = [0u8; 16 * 1024];
-                let read = self.stream.read(&mut buffer).await.unwrap();
-                assert!(read > 0, "the server closed the SSE response");
-                self.raw.extend_from_slice(&buffer[..read]);
-                self.dechunk();
+                assert!(self.read_more().await, "the server closed the SSE response");
             }
         })
         .await
@@ -78,7 +120,7 @@ impl RawSse {
 
     /// Moves complete chunks of the chunked body from `raw` to `text`.
     fn dechunk(&mut self) {
-        if !self.head_done {
+        if self.head.is_none() {
             let Some(end) = find(&self.raw, b"\r\n\r\n") else {
                 return;
             };
@@ -90,7 +132,7 @@ impl RawSse {
                 "{head}"
             );
             self.raw.drain(..end + 4);
-            self.head_done = true;
+            self.head = Some(head);
         }
         loop {
             let Some(line_end) = find(&self.raw, b"\r\n") else {
@@ -102,6 +144,7 @@ impl RawSse {
             if self.raw.len() < start + size + 2 {
                 return;
             }
+            self.ended |= size == 0;
             let chunk = std::str::from_utf8(&self.raw[start..start + size]).unwrap();
             self.text.push_str(chunk);
             self.raw.drain(..start + size + 2);

@@ -11,11 +11,16 @@
 //! - a listen backlog of 1024, so bursts of (re)connecting subscribers are
 //!   not dropped at the kernel's default of 128;
 //! - a deadline for reading request headers, so idle half-open requests
-//!   cannot hold connections forever.
+//!   cannot hold connections forever;
+//! - a subscription that is a connection's first request is served without
+//!   hyper, its events written straight to the socket ([`takeover`]).
+
+mod takeover;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -23,7 +28,7 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -35,6 +40,44 @@ pub const HYPER_MAX_BUF_BYTES: usize = 512 * 1024;
 
 /// How long a client may take to send a request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `stream` with hyper until the client leaves, or until shutdown
+/// once the response in flight is finished.
+async fn with_hyper(
+    http: &http1::Builder,
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        let router = router.clone();
+        async move {
+            Ok::<_, Infallible>(
+                router
+                    .oneshot(request)
+                    .await
+                    .unwrap_or_else(|never| match never {}),
+            )
+        }
+    });
+    let connection = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = async { stopped.wait_for(|stop| *stop).await.map(drop) } => {
+            // Finish the response in flight, then close.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(%err, "connection ended with an error");
+    }
+}
 
 /// Binds `addr` with a deep listen backlog.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -63,6 +106,8 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
         // a heap buffer of that many header slots, 4 KiB more RSS per idle
         // SSE connection at 200 (measured with `make bench`).
         .max_buf_size(HYPER_MAX_BUF_BYTES);
+    // Shared, so a connection's task holds a pointer, not the settings.
+    let http = Arc::new(http);
     // Every connection task holds a receiver: once shutdown is signalled,
     // `closed()` on the sender completes when the last of them has finished.
     let (stop, stopped) = watch::channel(false);
@@ -85,35 +130,20 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             tracing::debug!(%err, "cannot set TCP_NODELAY");
         }
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let router = router.clone();
-            async move {
-                Ok::<_, Infallible>(
-                    router
-                        .oneshot(request)
-                        .await
-                        .unwrap_or_else(|never| match never {}),
-                )
-            }
-        });
-        let connection = http
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
+        let http = Arc::clone(&http);
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            tokio::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = async { stopped.wait_for(|stop| *stop).await.map(drop) } => {
-                    // Finish the response in flight, then close.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%err, "connection ended with an error");
-            }
+            let stream =
+                match takeover::serve(stream, peer, &router, HEADER_READ_TIMEOUT, &mut stopped)
+                    .await
+                {
+                    takeover::Outcome::Served => return,
+                    takeover::Outcome::Hyper(stream) => stream,
+                };
+            // Boxed: hyper's connection future is large, and inline it would
+            // make every connection's task as large, the ones served by
+            // `takeover` too.
+            Box::pin(with_hyper(&http, stream, peer, router, stopped)).await;
         });
     }
     drop(listener);
