@@ -265,7 +265,11 @@ mod tests {
             wake: Default::default(),
         };
         let results = Results {
-            idle: vec![idle("malten", 14), idle("redis", 10)],
+            idle: vec![
+                idle("malten", 14),
+                idle("malten websocket", 9),
+                idle("redis", 10),
+            ],
             ..Results::default()
         };
         let dir = std::env::temp_dir().join(format!("malten-charts-{}", std::process::id()));
@@ -274,7 +278,14 @@ mod tests {
         let svg = std::fs::read_to_string(dir.join("idle-memory.svg")).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(svg.starts_with("<svg"));
-        for text in ["malten", "redis", "14.00", "10.00", "KiB"] {
+        for text in [
+            "malten",
+            "malten websocket",
+            "redis",
+            "14.00",
+            "9.00",
+            "KiB",
+        ] {
             assert!(svg.contains(text), "{text} is drawn");
         }
     }

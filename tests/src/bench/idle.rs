@@ -1,6 +1,13 @@
 //! The idle-connections scenario: what K open, quiet subscriptions cost the
 //! server in memory.
 //!
+//! Malten is measured twice, each time on a fresh server process: K idle
+//! SSE subscribers, then K idle WebSocket subscribers. Not on one server,
+//! since the memory the SSE connections freed stays with the allocator and
+//! would hide part of the WebSocket cost; and not at once, since the
+//! benchmark holds both ends of every connection within one open-file
+//! limit.
+//!
 //! # Method
 //! 1. Start a fresh server and read its resident memory (`VmRSS` of
 //!    `/proc/<pid>/status`) once it answers requests.
@@ -29,6 +36,7 @@ use super::progress;
 use super::resp::{self, Publisher, Subscriber};
 use super::sse::SseConn;
 use super::stats::{summarize, Summary, Tally};
+use super::websocket::WsConn;
 
 /// The size of an idle run.
 #[derive(Debug, Clone, Copy)]
@@ -65,8 +73,60 @@ fn stream_of(index: usize, spec: &Spec) -> String {
     format!("idle-{}", index % spec.streams.max(1))
 }
 
-/// K idle `GET /events` connections to Malten.
-pub async fn malten(server: &Server, spec: Spec) -> Result<IdleResult> {
+/// How an idle Malten subscriber is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `GET /events` as Server-Sent Events.
+    Sse,
+    /// `GET /events` upgraded to a WebSocket.
+    WebSocket,
+}
+
+impl Transport {
+    /// The system's name in the report and the charts.
+    pub fn system(self) -> &'static str {
+        match self {
+            Transport::Sse => "malten",
+            Transport::WebSocket => "malten websocket",
+        }
+    }
+}
+
+/// K idle `GET /events` connections to Malten, over `transport`.
+pub async fn malten(server: &Server, spec: Spec, transport: Transport) -> Result<IdleResult> {
+    match transport {
+        Transport::Sse => {
+            malten_over(
+                server,
+                spec,
+                transport.system(),
+                |addr, stream| async move { SseConn::connect(addr, &stream).await },
+            )
+            .await
+        }
+        Transport::WebSocket => {
+            malten_over(
+                server,
+                spec,
+                transport.system(),
+                |addr, stream| async move { WsConn::connect(addr, &stream).await },
+            )
+            .await
+        }
+    }
+}
+
+async fn malten_over<C, F, Fut>(
+    server: &Server,
+    spec: Spec,
+    system: &'static str,
+    connect: F,
+) -> Result<IdleResult>
+where
+    C: FeedConn,
+    F: Fn(std::net::SocketAddr, String) -> Fut + Copy,
+    Fut: std::future::Future<Output = Result<C>> + Send + 'static,
+{
     let addr = server.addr;
     let mut poll = HttpConn::connect(addr).await?;
     subscribers_counted(&mut poll).await?;
@@ -74,12 +134,11 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<IdleResult> {
     let cpu_before = server.cpu_secs()?;
     let started = Instant::now();
     let conns = connect_all(spec.connections, spec.deadline, move |i| {
-        let stream = stream_of(i, &spec);
-        async move { SseConn::connect(addr, &stream).await }
+        connect(addr, stream_of(i, &spec))
     })
     .await?;
     progress(
-        "malten",
+        system,
         &format!(
             "{} connections open after {:.2} s",
             conns.len(),
@@ -94,16 +153,16 @@ pub async fn malten(server: &Server, spec: Spec) -> Result<IdleResult> {
         }
         ensure!(
             Instant::now() < spec.deadline,
-            "malten counts {counted} of {} idle subscribers at the deadline",
+            "{system} counts {counted} of {} idle subscribers at the deadline",
             spec.connections
         );
         sleep(POLL_EVERY).await;
     }
-    let mut result = finish("malten", server, spec, (rss_before, cpu_before), started)?;
+    let mut result = finish(system, server, spec, (rss_before, cpu_before), started)?;
     let publish_to = move |stream: String| async move {
         Ok(HttpConn::connect(addr).await?.publishing_to(&stream))
     };
-    result.wake = wake("malten", spec, publish_to, stop, followers).await?;
+    result.wake = wake(system, spec, publish_to, stop, followers).await?;
     Ok(result)
 }
 

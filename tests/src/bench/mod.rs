@@ -10,9 +10,9 @@
 //!   into percentiles.
 //! - [`process`]: the servers as child processes (killed on drop), and
 //!   their memory and CPU time from `/proc`.
-//! - [`http`], [`sse`]: the thin clients (HTTP/1.1 publisher and polls, SSE
-//!   subscriber); [`resp`]: Redis subscribers and publisher, on the `redis`
-//!   crate.
+//! - [`http`], [`sse`], [`websocket`]: the clients (HTTP/1.1 publisher and
+//!   polls, SSE subscriber, WebSocket subscriber on `tokio-tungstenite`);
+//!   [`resp`]: Redis subscribers and publisher, on the `redis` crate.
 //! - [`fanout`]: one publisher, N subscribers, M messages; also over
 //!   several Malten nodes sharing a Redis (the scale-out run).
 //! - [`idle`]: K quiet subscriptions and the server memory they take.
@@ -31,6 +31,7 @@ pub mod report;
 pub mod resp;
 pub mod sse;
 pub mod stats;
+pub mod websocket;
 
 /// A progress line on stderr, stamped with the benchmark's clock; stdout is
 /// kept for the report.

@@ -13,6 +13,9 @@ pub const TARGET_DELIVERY_RATIO: f64 = 0.5;
 pub const TARGET_P99_MS: f64 = 20.0;
 /// Server memory per idle SSE connection must stay at or under this.
 pub const TARGET_IDLE_BYTES: f64 = 16.0 * 1024.0;
+/// Issue 17: at most this much server memory per idle SSE connection and
+/// per idle WebSocket, 10,000 of each.
+pub const TARGET_IDLE_BYTES_ISSUE_17: f64 = 8.0 * 1024.0;
 
 /// What the figures depend on besides the code.
 #[derive(Debug, Clone)]
@@ -164,8 +167,8 @@ impl Results {
         };
         let _ = writeln!(
             out,
-            "Idle subscribers: {} connections over {} streams (Malten: SSE; Redis: SUBSCRIBE), \
-             server RSS before and after.\n",
+            "Idle subscribers: {} connections over {} streams (Malten: SSE, then WebSocket, \
+             each on a fresh server; Redis: SUBSCRIBE), server RSS before and after.\n",
             first.spec.connections, first.spec.streams
         );
         let _ = writeln!(
@@ -238,10 +241,29 @@ impl Results {
                 per / 1024.0,
                 met(per <= TARGET_IDLE_BYTES)
             );
+            let _ = writeln!(
+                out,
+                "| ≤ 8 KiB server RSS per idle SSE connection (issue 17) | {:.2} KiB | {} |",
+                per / 1024.0,
+                met(per <= TARGET_IDLE_BYTES_ISSUE_17)
+            );
+        }
+        if let Some(idle) = self.idle_of("malten websocket") {
+            let per = idle.per_connection();
+            let _ = writeln!(
+                out,
+                "| ≤ 8 KiB server RSS per idle WebSocket (issue 17, {} connections) | {:.2} KiB | {} |",
+                idle.spec.connections,
+                per / 1024.0,
+                met(per <= TARGET_IDLE_BYTES_ISSUE_17)
+            );
+        }
+        for idle in self.idle.iter().filter(|r| r.system.starts_with("malten")) {
             let all_woken = idle.wake.deliveries == idle.spec.connections;
             let _ = writeln!(
                 out,
-                "| every idle subscriber gets a post within 1 s ({} connections) | {} woken, slowest {:.0} ms | {} |",
+                "| every idle {} subscriber gets a post within 1 s ({} connections) | {} woken, slowest {:.0} ms | {} |",
+                if idle.system == "malten" { "SSE" } else { "WebSocket" },
                 idle.spec.connections,
                 idle.wake.deliveries,
                 ms(idle.wake.max_ns),

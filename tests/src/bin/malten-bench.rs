@@ -6,6 +6,7 @@
 //! cargo build --release -p malten-server -p malten-tests
 //! target/release/malten-bench            # full size, about a minute
 //! target/release/malten-bench --quick    # smoke run, a few seconds
+//! target/release/malten-bench --only-idle --skip-redis  # idle memory only
 //! ```
 //!
 //! It builds nothing: it runs `target/release/malten` (found next to its own
@@ -52,13 +53,17 @@ struct Args {
     /// latency below saturation [default: as fast as replies come back].
     #[arg(long)]
     rate: Option<f64>,
-    /// Idle SSE connections (and idle Redis subscribers) held at once
-    /// [default: 10000; --quick: 500].
+    /// Idle connections held at once: SSE, then WebSocket (each on a
+    /// fresh server), and idle Redis subscribers [default: 10000;
+    /// --quick: 500].
     #[arg(long)]
     idle: Option<usize>,
     /// Streams the idle connections are spread over.
     #[arg(long, default_value_t = 100)]
     idle_streams: usize,
+    /// Run the idle-connection scenarios only (no fan-out).
+    #[arg(long)]
+    only_idle: bool,
     /// Measure Malten only.
     #[arg(long)]
     skip_redis: bool,
@@ -155,14 +160,12 @@ async fn run(args: Args) -> Result<bool> {
     let redis_bin = (!args.skip_redis).then_some(args.redis_bin.as_str());
     let paced = !args.skip_paced && args.rate.is_none();
     let cluster = !args.skip_cluster;
-    let scenarios = scenarios(
-        &malten_bin,
-        redis_bin,
-        fanout_spec,
-        paced,
-        cluster,
-        idle_spec,
-    );
+    let plan = Plan {
+        fanout: !args.only_idle,
+        paced: paced && !args.only_idle,
+        cluster: cluster && !args.only_idle,
+    };
+    let scenarios = scenarios(&malten_bin, redis_bin, fanout_spec, plan, idle_spec);
     // Dropping the scenarios (deadline or signal) drops the servers, which
     // kills them.
     let results = tokio::select! {
@@ -181,25 +184,34 @@ async fn run(args: Args) -> Result<bool> {
     Ok(results.delivered_exactly_once())
 }
 
+/// Which fan-out scenarios run (`--only-idle` skips them all).
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    fanout: bool,
+    paced: bool,
+    cluster: bool,
+}
+
 /// Fan-out, then idle connections; Malten, then Redis; a fresh server each.
 async fn scenarios(
     malten_bin: &std::path::Path,
     redis_bin: Option<&str>,
     fanout_spec: fanout::Spec,
-    paced: bool,
-    cluster: bool,
+    plan: Plan,
     idle_spec: idle::Spec,
 ) -> Result<Results> {
     let mut results = Results::default();
     let startup = || fanout_spec.deadline.min(Instant::now() + STARTUP_TIMEOUT);
 
-    results.fanout = fanout_both(malten_bin, redis_bin, fanout_spec).await?;
+    if plan.fanout {
+        results.fanout = fanout_both(malten_bin, redis_bin, fanout_spec).await?;
+    }
     let redis_rate = results
         .fanout
         .iter()
         .find(|r| r.system == "redis")
         .map(|r| r.deliveries_per_s);
-    if let Some(redis_rate) = redis_rate.filter(|_| paced) {
+    if let Some(redis_rate) = redis_rate.filter(|_| plan.paced) {
         // Half of Redis's saturated delivery rate, as messages per second;
         // 15 s worth of messages, at most as many as the unpaced run.
         let rate = TARGET_DELIVERY_RATIO * redis_rate / fanout_spec.subscribers as f64;
@@ -212,7 +224,7 @@ async fn scenarios(
         results.paced = fanout_both(malten_bin, redis_bin, spec).await?;
     }
 
-    if let Some(redis_bin) = redis_bin.filter(|_| cluster) {
+    if let Some(redis_bin) = redis_bin.filter(|_| plan.cluster) {
         results.cluster = cluster_run(malten_bin, redis_bin, fanout_spec).await?;
     }
 
@@ -221,12 +233,15 @@ async fn scenarios(
             "idle: {} connections over {} streams",
             idle_spec.connections, idle_spec.streams
         );
-        progress("malten", &idle_size);
         // Room for the idle subscribers and one publisher per stream.
         let clients = idle_spec.connections + idle_spec.streams;
-        let server = start_malten(malten_bin, clients, startup()).await?;
-        let outcome = idle::malten(&server, idle_spec).await;
-        results.idle.push(stop_after(server, outcome).await?);
+        // One after the other, a fresh server each (`bench::idle`).
+        for transport in [idle::Transport::Sse, idle::Transport::WebSocket] {
+            progress(transport.system(), &idle_size);
+            let server = start_malten(malten_bin, clients, startup()).await?;
+            let outcome = idle::malten(&server, idle_spec, transport).await;
+            results.idle.push(stop_after(server, outcome).await?);
+        }
         if let Some(redis_bin) = redis_bin {
             progress("redis", &idle_size);
             let server = start_redis(redis_bin, clients, startup()).await?;
