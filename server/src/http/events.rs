@@ -50,6 +50,7 @@ pub async fn subscribe(
     Ok(match upgrade {
         Some(upgrade) => upgrade
             .max_message_size(4096)
+            .read_buffer_size(websocket::READ_BUFFER_BYTES)
             .on_upgrade(move |socket| websocket::serve(socket, subscription, permit, keepalive))
             .into_response(),
         None => sse::response(subscription, permit, keepalive),

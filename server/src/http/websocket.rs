@@ -16,6 +16,19 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::engine::{Delivery, Subscription};
 use crate::limits::ConnectionPermit;
 
+/// tungstenite's read buffer per socket, instead of its default of 128 KiB.
+///
+/// The buffer is allocated with every socket and zero-filled up to its
+/// capacity on the first read, which happens at once (the socket is read
+/// to notice the client leaving), so the default made every idle WebSocket
+/// cost 135 KiB of resident memory (`malten-bench --only-idle`,
+/// docs/benchmarks.md). What a client sends is ignored; 256 bytes hold any
+/// control frame (a close or pong: at most 125 bytes of payload and a
+/// 14-byte header) in one read. A longer frame, up to the 4,096-byte
+/// message limit, still arrives whole: tungstenite reserves its full
+/// length once the header is read, and reads it 256 bytes at a time.
+pub const READ_BUFFER_BYTES: usize = 256;
+
 pub async fn serve(
     socket: WebSocket,
     mut subscription: Subscription,

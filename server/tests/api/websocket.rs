@@ -1,4 +1,4 @@
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message as Frame;
 
@@ -71,4 +71,56 @@ async fn the_websocket_replays_after_a_cursor_and_reports_gaps() {
     };
     assert_eq!(gap["event"], "gap");
     assert_eq!(gap["data"]["available_from"], stored[2]["created"]);
+}
+
+/// What a client sends is read through the server's small read buffer
+/// (`READ_BUFFER_BYTES`, 256 bytes) and ignored: a frame of 4,096 bytes (the
+/// message limit) arrives whole and leaves the subscription working, a
+/// ping behind it is answered, and a frame over the limit ends the socket.
+#[tokio::test]
+async fn client_frames_up_to_the_limit_are_ignored_and_a_longer_one_ends_the_socket() {
+    let app = spawn_app().await;
+    let mut socket = connect(&app, "stream=wsin").await;
+    assert_eq!(next_event(&mut socket).await["event"], "presence");
+
+    socket
+        .send(Frame::Text("x".repeat(4096).into()))
+        .await
+        .unwrap();
+    socket
+        .send(Frame::Ping(b"after".to_vec().into()))
+        .await
+        .unwrap();
+    // The pong proves the server has read past the long frame.
+    let pong = tokio::time::timeout(DEADLINE, async {
+        loop {
+            match socket.next().await.unwrap().unwrap() {
+                Frame::Pong(payload) => break payload,
+                Frame::Text(_) | Frame::Ping(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(&pong[..], b"after");
+    let stored = app.post_ok("wsin", "still subscribed").await;
+    let message = next_event(&mut socket).await;
+    assert_eq!(message["event"], "message");
+    assert_eq!(message["data"], stored);
+
+    socket
+        .send(Frame::Text("x".repeat(4097).into()))
+        .await
+        .unwrap();
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Frame::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the server ends the socket after a frame over the limit");
 }
