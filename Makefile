@@ -50,7 +50,7 @@ bench-web: setup-test frontend
 # Results go to mutants.out/ (outcomes.json, caught.txt, missed.txt).
 mutants:
 	scripts/setup.sh mutants
-	$(CARGO) mutants --package malten-server --package malten-shared $(ARGS)
+	$(CARGO) mutants --profile mutants --package malten-server --package malten-shared $(ARGS)
 
 # Fuzzing with cargo-fuzz (nightly): each target in fuzz/ in turn, with its
 # committed seeds. `make test` runs the smoke (5 s each) so the targets keep
