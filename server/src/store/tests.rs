@@ -238,3 +238,131 @@ async fn eviction_credits_the_evicted_bytes_to_the_budget() {
     );
     assert_eq!(texts(&store, "full")[0], format!("{:0100}", 10));
 }
+
+/// The next `Messages` delivery, skipping presence.
+async fn next_messages(subscription: &mut Subscription) -> Vec<Arc<stream::Stored>> {
+    loop {
+        match subscription.next().await.expect("a delivery") {
+            Delivery::Messages(messages) => return messages,
+            Delivery::Presence(_) => {}
+            other => panic!("expected messages, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_pipe_releases_what_both_ends_have_read() {
+    let store = store();
+    store.create(Some(name("pipe")), true, None, None, true).unwrap();
+    let empty = store.snapshot();
+    let mut first = store.subscribe(&name("pipe"), None).unwrap();
+    let mut second = store.subscribe(&name("pipe"), None).unwrap();
+    post(&store, "pipe", "chunk one");
+    post(&store, "pipe", "chunk two");
+    assert_eq!(store.snapshot().messages, empty.messages + 2);
+    assert!(store.snapshot().bytes > empty.bytes);
+
+    assert_eq!(next_messages(&mut first).await.len(), 2);
+    assert_eq!(
+        store.snapshot().messages,
+        empty.messages + 2,
+        "kept until the other end has read them too"
+    );
+    assert_eq!(next_messages(&mut second).await.len(), 2);
+    let after = store.snapshot();
+    assert_eq!(after.messages, empty.messages, "both ends read: released");
+    assert_eq!(after.bytes, empty.bytes, "and their bytes credited back");
+}
+
+#[test]
+fn a_ttl_at_either_bound_is_accepted_and_one_second_outside_is_refused() {
+    let store = store();
+    let limits = store.limits();
+    let (min, max) = (limits.min_ttl.as_secs(), limits.max_ttl.as_secs());
+    assert_eq!(limits.ttl(None).unwrap(), limits.default_ttl);
+    assert_eq!(limits.ttl(Some(min)).unwrap(), Duration::from_secs(min));
+    assert_eq!(limits.ttl(Some(max)).unwrap(), Duration::from_secs(max));
+    for outside in [min - 1, max + 1] {
+        assert!(
+            matches!(limits.ttl(Some(outside)), Err(StoreError::TtlOutOfRange { .. })),
+            "{outside}"
+        );
+    }
+}
+
+/// A stream costs 10 KiB of the memory budget before it holds anything
+/// (`STREAM_OVERHEAD_BYTES`, measured and rounded up), so a budget of
+/// 25 KiB holds two empty streams and refuses a third.
+#[test]
+fn an_empty_stream_costs_ten_kib_of_the_budget() {
+    let store = Store::new(
+        StoreLimits {
+            default_ttl: Duration::from_secs(1024),
+            min_ttl: Duration::from_secs(10),
+            max_ttl: Duration::from_secs(86_400),
+            max_streams: 100,
+            max_memory_bytes: 25 * 1024,
+        },
+        Arc::new(crate::metrics::Metrics::new()),
+    );
+    store.create(Some(name("one")), false, None, None, false).unwrap();
+    assert_eq!(store.snapshot().bytes, 10 * 1024);
+    store.create(Some(name("two")), false, None, None, false).unwrap();
+    assert!(matches!(
+        store.create(Some(name("three")), false, None, None, false),
+        Err(StoreError::MemoryFull)
+    ));
+    assert_eq!(store.snapshot().streams, 2, "the refusal created nothing");
+}
+
+/// A cursor the stream has issued is a valid resume point, even when the
+/// stream's cursor clock has run ahead of the wall clock (a burst of posts
+/// within the same nanosecond); one past it is not.
+#[test]
+fn a_cursor_up_to_the_newest_issued_is_accepted_and_one_past_it_is_refused() {
+    let store = store();
+    post(&store, "ahead", "x");
+    let issued = Cursor(u64::MAX - 1);
+    store.get(&name("ahead")).unwrap().lock().newest = issued;
+    assert!(store.check_cursor(&name("ahead"), issued).is_ok());
+    assert!(matches!(
+        store.check_cursor(&name("ahead"), Cursor(u64::MAX)),
+        Err(StoreError::InvalidCursor(_))
+    ));
+}
+
+/// `recent` (what the LLM is given as context) takes the newest messages
+/// that fit in the character budget, a message that exactly fills it
+/// included, and stops at the first that does not fit.
+#[test]
+fn recent_takes_the_newest_run_that_fits_exactly() {
+    let store = store();
+    post(&store, "context", "abc");
+    post(&store, "context", "défg");
+    let texts = |max_chars| -> Vec<String> {
+        store
+            .recent(&name("context"), max_chars)
+            .into_iter()
+            .map(|m| m.body.text().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(texts(7), ["abc", "défg"], "characters, not bytes");
+    assert_eq!(texts(6), ["défg"]);
+    assert_eq!(texts(4), ["défg"]);
+    assert!(texts(3).is_empty(), "the newest does not fit: nothing older either");
+}
+
+/// Cursors strictly increase even when the wall clock does not (a burst
+/// within one nanosecond, or a clock stepped back): each is one past the
+/// newest already issued.
+#[test]
+fn cursors_stay_strictly_increasing_when_the_clock_lags_behind() {
+    let store = store();
+    post(&store, "burst", "first");
+    let ahead = Cursor(u64::MAX / 2);
+    store.get(&name("burst")).unwrap().lock().newest = ahead;
+    let second = post(&store, "burst", "second");
+    let third = post(&store, "burst", "third");
+    assert_eq!(second.created, Cursor(ahead.0 + 1));
+    assert_eq!(third.created, Cursor(ahead.0 + 2));
+}
