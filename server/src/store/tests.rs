@@ -253,7 +253,9 @@ async fn next_messages(subscription: &mut Subscription) -> Vec<Arc<stream::Store
 #[tokio::test]
 async fn a_pipe_releases_what_both_ends_have_read() {
     let store = store();
-    store.create(Some(name("pipe")), true, None, None, true).unwrap();
+    store
+        .create(Some(name("pipe")), true, None, None, true)
+        .unwrap();
     let empty = store.snapshot();
     let mut first = store.subscribe(&name("pipe"), None).unwrap();
     let mut second = store.subscribe(&name("pipe"), None).unwrap();
@@ -284,7 +286,10 @@ fn a_ttl_at_either_bound_is_accepted_and_one_second_outside_is_refused() {
     assert_eq!(limits.ttl(Some(max)).unwrap(), Duration::from_secs(max));
     for outside in [min - 1, max + 1] {
         assert!(
-            matches!(limits.ttl(Some(outside)), Err(StoreError::TtlOutOfRange { .. })),
+            matches!(
+                limits.ttl(Some(outside)),
+                Err(StoreError::TtlOutOfRange { .. })
+            ),
             "{outside}"
         );
     }
@@ -305,9 +310,13 @@ fn an_empty_stream_costs_ten_kib_of_the_budget() {
         },
         Arc::new(crate::metrics::Metrics::new()),
     );
-    store.create(Some(name("one")), false, None, None, false).unwrap();
+    store
+        .create(Some(name("one")), false, None, None, false)
+        .unwrap();
     assert_eq!(store.snapshot().bytes, 10 * 1024);
-    store.create(Some(name("two")), false, None, None, false).unwrap();
+    store
+        .create(Some(name("two")), false, None, None, false)
+        .unwrap();
     assert!(matches!(
         store.create(Some(name("three")), false, None, None, false),
         Err(StoreError::MemoryFull)
@@ -349,7 +358,10 @@ fn recent_takes_the_newest_run_that_fits_exactly() {
     assert_eq!(texts(7), ["abc", "défg"], "characters, not bytes");
     assert_eq!(texts(6), ["défg"]);
     assert_eq!(texts(4), ["défg"]);
-    assert!(texts(3).is_empty(), "the newest does not fit: nothing older either");
+    assert!(
+        texts(3).is_empty(),
+        "the newest does not fit: nothing older either"
+    );
 }
 
 /// Cursors strictly increase even when the wall clock does not (a burst
