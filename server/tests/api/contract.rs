@@ -426,3 +426,35 @@ async fn security_headers_are_on_every_route() {
         assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
     }
 }
+
+/// Past hyper's own ceilings (set in `serve/mod.rs`), hyper answers before
+/// the contract layer can: a bare status with no body, then it closes. The
+/// ceilings are far above the contract's limits (8 KiB URI, 64 headers,
+/// 16 KiB of headers), so no client that respects them meets this.
+#[tokio::test]
+async fn past_hypers_ceilings_the_answer_is_its_bare_status() {
+    let app = spawn_app().await;
+    let over_100_headers: Vec<String> = (0..101).map(|i| format!("X-H{i}: v")).collect();
+    let over_uri_ceiling = format!("/healthz?{}", "a".repeat(70_000));
+    for (what, bytes, status) in [
+        (
+            "more than hyper's 100 headers",
+            request("GET", "/healthz", &over_100_headers, ""),
+            431,
+        ),
+        (
+            "a URI over 65,534 bytes",
+            request("GET", &over_uri_ceiling, &[], ""),
+            414,
+        ),
+    ] {
+        let answer = raw(&app, &bytes).await;
+        assert_eq!(answer.status, status, "{what}: {answer:?}");
+        assert!(answer.body.is_empty(), "{what}: {answer:?}");
+    }
+    // The server is unharmed.
+    assert_eq!(
+        raw(&app, &request("GET", "/healthz", &[], "")).await.status,
+        200
+    );
+}
