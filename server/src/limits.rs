@@ -206,6 +206,12 @@ impl RateLimits {
         self.limiter.retain_recent();
         self.limiter.shrink_to_fit();
     }
+
+    /// How many clients the limiter holds state for.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.limiter.len()
+    }
 }
 
 /// At most `per_key` holders at once per key: the shared mechanism behind
@@ -297,7 +303,13 @@ mod tests {
         let b = ClientIp(IpAddr::from([10, 0, 0, 2]));
         let first = limits.acquire(a).unwrap();
         let _second = limits.acquire(a).unwrap();
-        assert!(limits.acquire(a).is_err());
+        for _ in 0..2 {
+            assert_eq!(
+                limits.acquire(a).err(),
+                Some(LimitError::TooManyConnections { limit: 2 }),
+                "refused, and refusing does not reset the count"
+            );
+        }
         assert!(limits.acquire(b).is_ok(), "another address has its own cap");
         drop(first);
         assert!(limits.acquire(a).is_ok());
@@ -366,5 +378,51 @@ mod tests {
         assert_eq!(retry_after(limits.check(A)), 1);
         let advanced = std::panic::catch_unwind(|| RateClock::default().advance(Duration::ZERO));
         assert!(advanced.is_err());
+    }
+
+    #[test]
+    fn the_system_clock_moves() {
+        let clock = RateClock::default();
+        let before = clock.now();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while clock.now() == before {
+            assert!(
+                Instant::now() < deadline,
+                "the system RateClock stood still"
+            );
+            std::hint::spin_loop();
+        }
+        assert!(clock.now() > before);
+    }
+
+    #[test]
+    fn pruning_forgets_full_buckets_and_keeps_spent_ones() {
+        let clock = RateClock::frozen();
+        let limits = RateLimits::new(1, 3, clock.clone());
+        limits.check(A).unwrap();
+        clock.advance(Duration::from_secs(2));
+        limits.check(B).unwrap();
+        assert_eq!(limits.tracked(), 2);
+        limits.prune();
+        assert_eq!(
+            limits.tracked(),
+            1,
+            "A refilled and is forgotten; B is not full yet"
+        );
+        clock.advance(Duration::from_secs(2));
+        limits.prune();
+        assert_eq!(limits.tracked(), 0, "B refilled too");
+    }
+
+    #[test]
+    fn a_refusal_says_how_long_to_wait() {
+        let rate = LimitError::RateLimited {
+            retry_after_secs: 30,
+        };
+        assert_eq!(rate.retry_after_secs(), 30);
+        assert_eq!(rate.code(), "rate_limited");
+        let connections = LimitError::TooManyConnections { limit: 2 };
+        assert_eq!(connections.retry_after_secs(), 1);
+        assert_eq!(connections.code(), "too_many_connections");
     }
 }
