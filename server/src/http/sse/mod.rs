@@ -82,11 +82,10 @@ impl Chunk {
         match self {
             Chunk::One(bytes) => bytes,
             Chunk::Messages(messages) if messages.len() == 1 => messages[0].sse_frame(),
-            Chunk::Messages(messages) => {
-                let mut out =
-                    BytesMut::with_capacity(messages.iter().map(|m| m.sse_frame().len()).sum());
-                for message in messages {
-                    out.extend_from_slice(&message.sse_frame());
+            Chunk::Messages(_) => {
+                let mut out = BytesMut::with_capacity(self.frames().map(<[u8]>::len).sum());
+                for frame in self.frames() {
+                    out.extend_from_slice(frame);
                 }
                 out.freeze()
             }
