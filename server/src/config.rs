@@ -50,6 +50,13 @@ pub struct Config {
     #[arg(long, env = "MALTEN_MAX_MEMORY_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_memory_bytes: usize,
 
+    /// Longest a post waits, in milliseconds, for the subscribers that were
+    /// waiting for news to take it before it is answered anyway; 0 answers
+    /// at once. Keeps publishers from running ahead of the fan-out (in
+    /// memory; the Redis backend does not pace).
+    #[arg(long, env = "MALTEN_PACE_MAX_WAIT_MS", default_value_t = 250)]
+    pub pace_max_wait_ms: u64,
+
     /// Largest request body accepted, in bytes; larger ones answer 413.
     #[arg(long, env = "MALTEN_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,

@@ -44,6 +44,9 @@ pub struct Metrics {
     pub deliveries: Counter,
     pub drops: Counter,
     pub gaps: Counter,
+    /// Posts answered before every subscriber waiting for news had taken
+    /// them, because `--pace-max-wait-ms` ran out.
+    pub pace_timeouts: Counter,
     /// Seconds per round trip to a network backend (Redis); empty in memory.
     pub backend_latency: Histogram,
     /// Backend calls that failed or timed out (each answered 503).
@@ -66,6 +69,7 @@ impl Metrics {
             deliveries: Counter::default(),
             drops: Counter::default(),
             gaps: Counter::default(),
+            pace_timeouts: Counter::default(),
             // 50 µs to about 1.6 s.
             backend_latency: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             backend_errors: Counter::default(),
@@ -92,6 +96,11 @@ impl Metrics {
             "gaps",
             "Gap events sent to subscribers that missed dropped messages",
             metrics.gaps.clone(),
+        );
+        registry.register(
+            "pace_timeouts",
+            "Posts answered before every waiting subscriber had taken them",
+            metrics.pace_timeouts.clone(),
         );
         registry.register(
             "backend_latency_seconds",

@@ -136,7 +136,9 @@ impl Engine {
     }
 
     /// Appends a message (creating the stream, unlisted, if needed) and
-    /// delivers it to the stream's subscribers.
+    /// delivers it to the stream's subscribers. In memory, the answer waits
+    /// until the subscribers that were waiting for news have taken it, for
+    /// at most `--pace-max-wait-ms` (`store/pacing.rs` says why).
     pub async fn post(
         &self,
         name: &StreamName,
@@ -145,7 +147,11 @@ impl Engine {
     ) -> Result<Message, EngineError> {
         self.refuse_when_stopping()?;
         match self {
-            Self::Memory(store) => Ok(store.post(name, raw, kind)?),
+            Self::Memory(store) => {
+                let posted = store.post(name, raw, kind)?;
+                store.hand_out(posted.hand_out).await;
+                Ok(posted.message)
+            }
             Self::Redis(redis) => redis.post(name, raw, kind).await,
         }
     }

@@ -18,11 +18,13 @@
 //! - `stream`: one stream, its lock, its signal and partials.
 //! - [`ring`](Ring): the bounded ring of messages.
 //! - `subscription`: a reader, and subscribing/unsubscribing.
+//! - `pacing`: answering a post once waiting subscribers have taken it.
 //! - `sweep`: the expiry task; `error`: [`StoreError`]; `ids`: random ids.
 
 mod budget;
 mod error;
 mod ids;
+mod pacing;
 mod read;
 mod ring;
 mod stream;
@@ -45,6 +47,7 @@ use crate::metrics::{Metrics, Snapshot};
 pub use budget::{Gauges, STREAM_OVERHEAD_BYTES};
 pub use error::StoreError;
 pub use ids::{random_id, random_stream_name};
+pub use pacing::HandOut;
 pub use ring::{After, Positioned, Ring};
 pub use stream::{unix_nanos, PartialEvent, Stored, Stream};
 pub use subscription::Subscription;
@@ -58,6 +61,16 @@ pub struct StoreLimits {
     pub max_ttl: Duration,
     pub max_streams: usize,
     pub max_memory_bytes: usize,
+    /// Longest a post waits for its hand-out before it is answered anyway
+    /// (`pacing`); zero answers at once.
+    pub pace_max_wait: Duration,
+}
+
+/// A stored post: the message, and its hand-out to wait for.
+#[derive(Debug)]
+pub struct Posted {
+    pub message: Message,
+    pub hand_out: HandOut,
 }
 
 #[derive(Debug)]
@@ -91,6 +104,7 @@ impl Store {
                 max_ttl: Duration::from_secs(86_400),
                 max_streams: 100,
                 max_memory_bytes: 64 * 1024 * 1024,
+                pace_max_wait: Duration::from_millis(250),
             },
             Arc::new(Metrics::new()),
         ))
@@ -186,12 +200,12 @@ impl Store {
         name: &StreamName,
         raw: String,
         kind: MessageKind,
-    ) -> Result<Message, StoreError> {
+    ) -> Result<Posted, StoreError> {
         let mut raw = raw;
         loop {
             let Some(stream) = self.get(name) else {
                 match self.post_creating(name, raw, kind)? {
-                    Ok(message) => return Ok(message),
+                    Ok(posted) => return Ok(posted),
                     // Someone else created it meanwhile: post to theirs.
                     Err(again) => {
                         raw = again;
@@ -217,7 +231,7 @@ impl Store {
         name: &StreamName,
         raw: String,
         kind: MessageKind,
-    ) -> Result<Result<Message, String>, StoreError> {
+    ) -> Result<Result<Posted, String>, StoreError> {
         check_message_text(&raw)?;
         let mut map = self.write_map();
         if map.contains_key(name) {
@@ -237,19 +251,19 @@ impl Store {
         let mut state = stream.lock();
         let appended = self.append(&stream, &mut state, body, kind);
         drop(state);
-        let message = appended.inspect_err(|_| self.release_stream())?;
+        let posted = appended.inspect_err(|_| self.release_stream())?;
         map.insert(name.clone(), stream);
-        Ok(Ok(message))
+        Ok(Ok(posted))
     }
 
     /// Stores `body` as the stream's next message, within the memory budget.
     fn append(
         &self,
-        stream: &Stream,
+        stream: &Arc<Stream>,
         state: &mut stream::State,
         body: Body,
         kind: MessageKind,
-    ) -> Result<Message, StoreError> {
+    ) -> Result<Posted, StoreError> {
         let previous_newest = state.newest;
         let stored = Arc::new(stream.next_message(state, body, kind));
         let evicted_cost = if state.ring.is_full() {
@@ -270,9 +284,25 @@ impl Store {
         }
         state.updated = message.created;
         state.last_activity = Instant::now();
+        let post = state.waiting.posted();
         stream.notify(state);
         self.metrics.posts.inc();
-        Ok(message)
+        Ok(Posted {
+            message,
+            hand_out: HandOut::new(Arc::clone(stream), post),
+        })
+    }
+
+    /// Waits for a post's hand-out to the subscribers that were waiting for
+    /// news (`pacing`), at most `--pace-max-wait-ms`; a post answered
+    /// without it is counted in `malten_pace_timeouts`.
+    pub async fn hand_out(&self, hand_out: HandOut) {
+        if self.limits.pace_max_wait.is_zero() {
+            return;
+        }
+        if !hand_out.wait(self.limits.pace_max_wait).await {
+            self.metrics.pace_timeouts.inc();
+        }
     }
 
     /// Sends an ephemeral `partial` event to the subscribers of an existing

@@ -10,9 +10,10 @@ use malten_shared::limits::MAX_MESSAGES_PER_STREAM;
 use malten_shared::sse;
 use malten_shared::wire::{Body, Cursor, EventKind, Message, MessageKind, Partial, StreamInfo};
 use malten_shared::{check_message_text, StreamName};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, Notify};
 use tokio::time::Instant;
 
+use super::pacing::Waiting;
 use super::ring::{Positioned, Ring};
 
 /// Partial events buffered per subscriber. A subscriber further behind than
@@ -115,6 +116,8 @@ pub(super) struct State {
     /// A pipe whose two ends have been connected at once: it is removed
     /// when the last of them leaves.
     pub paired: bool,
+    /// The posts and the parked subscriptions, to pace posts to delivery.
+    pub waiting: Waiting,
 }
 
 #[derive(Debug)]
@@ -135,6 +138,9 @@ pub struct Stream {
     /// Unlike messages they are not in the ring: a lagging receiver loses
     /// some, which is acceptable only because they are never the record.
     partials: broadcast::Sender<Arc<PartialEvent>>,
+    /// Woken when the oldest parked subscriptions have all woken, so posters
+    /// waiting for their hand-out look again (`pacing`).
+    pub(super) handed_out: Notify,
 }
 
 impl Stream {
@@ -163,9 +169,11 @@ impl Stream {
                 observers: 0,
                 removed: false,
                 paired: false,
+                waiting: Waiting::default(),
             }),
             signal,
             partials: broadcast::channel(PARTIALS_BUFFER).0,
+            handed_out: Notify::new(),
         }
     }
 

@@ -158,6 +158,11 @@ impl Subscription {
             if self.announced_observers != Some(signal.observers) {
                 return Some(self.presence(signal.observers));
             }
+            // Counted as waiting for news until woken (or dropped), so a
+            // post is answered once we have taken it (`pacing`).
+            let Some(_parked) = self.stream.park(signal.newest) else {
+                continue;
+            };
             tokio::select! {
                 changed = self.signal.changed() => {
                     // The stream's sender lives as long as our `Arc<Stream>`,
