@@ -57,6 +57,13 @@ pub struct Config {
     #[arg(long, env = "MALTEN_PACE_MAX_WAIT_MS", default_value_t = 250)]
     pub pace_max_wait_ms: u64,
 
+    /// How many posts a stream's publishers may run ahead of the
+    /// subscribers waiting for news: a post is answered once those have
+    /// taken the post this many before it (1: the post itself).
+    #[arg(long, env = "MALTEN_PACE_WINDOW", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub pace_window: u64,
+
     /// Largest request body accepted, in bytes; larger ones answer 413.
     #[arg(long, env = "MALTEN_MAX_BODY_BYTES", default_value_t = 16 * 1024)]
     pub max_body_bytes: usize,
@@ -447,6 +454,20 @@ mod tests {
         }
         let config = Config::parse_from(["malten", "--llm-first-token-timeout-secs", "0.25"]);
         assert_eq!(config.llm_first_token_timeout_secs, 0.25);
+    }
+
+    #[test]
+    fn the_pace_window_is_one_to_a_ring() {
+        for bad in ["0", "1025", "-1", "lots"] {
+            assert!(
+                Config::try_parse_from(["malten", "--pace-window", bad]).is_err(),
+                "{bad} was accepted"
+            );
+        }
+        let config = Config::parse_from(["malten", "--pace-window", "1024"]);
+        assert_eq!(config.pace_window, 1024);
+        let config = Config::parse_from(["malten", "--pace-max-wait-ms", "0"]);
+        assert_eq!(config.pace_max_wait_ms, 0);
     }
 
     #[test]

@@ -117,6 +117,7 @@ fn store_limits(config: &Config) -> StoreLimits {
         max_streams: config.max_streams,
         max_memory_bytes: config.max_memory_bytes,
         pace_max_wait: Duration::from_millis(config.pace_max_wait_ms),
+        pace_window: config.pace_window,
     }
 }
 

@@ -64,6 +64,9 @@ pub struct StoreLimits {
     /// Longest a post waits for its hand-out before it is answered anyway
     /// (`pacing`); zero answers at once.
     pub pace_max_wait: Duration,
+    /// How many posts a stream's publishers may be ahead of its waiting
+    /// subscribers (`pacing`); at least 1.
+    pub pace_window: u64,
 }
 
 /// A stored post: the message, and its hand-out to wait for.
@@ -105,6 +108,7 @@ impl Store {
                 max_streams: 100,
                 max_memory_bytes: 64 * 1024 * 1024,
                 pace_max_wait: Duration::from_millis(250),
+                pace_window: 1,
             },
             Arc::new(Metrics::new()),
         ))
@@ -289,7 +293,10 @@ impl Store {
         self.metrics.posts.inc();
         Ok(Posted {
             message,
-            hand_out: HandOut::new(Arc::clone(stream), post),
+            hand_out: HandOut::new(
+                Arc::clone(stream),
+                post.saturating_sub(self.limits.pace_window.max(1) - 1),
+            ),
         })
     }
 

@@ -200,10 +200,15 @@ mod tests {
     }
 
     fn store_waiting(max_wait: Duration) -> Arc<Store> {
+        store_pacing(max_wait, 1)
+    }
+
+    fn store_pacing(max_wait: Duration, window: u64) -> Arc<Store> {
         let store = Store::for_tests();
         Arc::new(Store::new(
             StoreLimits {
                 pace_max_wait: max_wait,
+                pace_window: window,
                 ..store.limits().clone()
             },
             Arc::new(crate::metrics::Metrics::new()),
@@ -237,6 +242,27 @@ mod tests {
         assert_eq!(taken.len(), 1);
         assert!(poll_once(answer.as_mut()).is_ready(), "taken: answered");
         assert_eq!(store.metrics().pace_timeouts.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn with_a_window_of_two_a_post_waits_for_the_one_before_it() {
+        let store = store_pacing(Duration::from_millis(250), 2);
+        let mut subscription = subscribed(&store).await;
+        let mut next = pin!(subscription.next());
+        assert!(poll_once(next.as_mut()).is_pending());
+
+        let mut first = pin!(store.hand_out(post(&store, "one")));
+        assert!(poll_once(first.as_mut()).is_ready(), "one post ahead: fine");
+        let mut second = pin!(store.hand_out(post(&store, "two")));
+        assert!(
+            poll_once(second.as_mut()).is_pending(),
+            "two ahead: waits until the first is taken"
+        );
+        let Poll::Ready(Some(Delivery::Messages(taken))) = poll_once(next.as_mut()) else {
+            panic!("the subscriber takes both");
+        };
+        assert_eq!(taken.len(), 2);
+        assert!(poll_once(second.as_mut()).is_ready());
     }
 
     #[tokio::test]

@@ -309,6 +309,7 @@ fn an_empty_stream_costs_ten_kib_of_the_budget() {
             max_streams: 100,
             max_memory_bytes: 25 * 1024,
             pace_max_wait: Duration::ZERO,
+            pace_window: 1,
         },
         Arc::new(crate::metrics::Metrics::new()),
     );
