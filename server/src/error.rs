@@ -393,6 +393,67 @@ mod tests {
         }
     }
 
+    /// What `into_response` writes to the log for `err`, at every level.
+    fn logged(err: ApiError) -> String {
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || err.into_response());
+        let bytes = lines.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// The level `log_level` promises is the level written, once, and a
+    /// fault's cause goes with it (the operator needs it; the client never
+    /// sees it).
+    #[test]
+    fn each_error_is_logged_once_at_its_level_and_faults_with_their_cause() {
+        let cases = [
+            (
+                ApiError::Internal(anyhow::anyhow!("bug-17")),
+                "ERROR",
+                "bug-17",
+            ),
+            (
+                ApiError::from(ChatError::Internal(anyhow::anyhow!("db-down-17"))),
+                "ERROR",
+                "db-down-17",
+            ),
+            (
+                ApiError::from(EngineError::Unavailable("redis-gone-17".into())),
+                "ERROR",
+                "redis-gone-17",
+            ),
+            (ApiError::from(StoreError::MemoryFull), "WARN", "memory_full"),
+            (ApiError::invalid("`x` is required"), "INFO", "invalid_param"),
+        ];
+        for (err, level, detail) in cases {
+            let text = logged(err);
+            assert_eq!(text.lines().count(), 1, "one line:\n{text}");
+            assert!(
+                text.contains(&format!(" {level} ")) && text.contains(detail),
+                "expected {level} with {detail}:\n{text}"
+            );
+        }
+    }
+
     #[test]
     fn an_unavailable_backend_is_a_503_without_its_cause_in_the_body() {
         let cause: Box<dyn std::error::Error + Send + Sync> =
