@@ -441,8 +441,16 @@ mod tests {
                 "ERROR",
                 "redis-gone-17",
             ),
-            (ApiError::from(StoreError::MemoryFull), "WARN", "memory_full"),
-            (ApiError::invalid("`x` is required"), "INFO", "invalid_param"),
+            (
+                ApiError::from(StoreError::MemoryFull),
+                "WARN",
+                "memory_full",
+            ),
+            (
+                ApiError::invalid("`x` is required"),
+                "INFO",
+                "invalid_param",
+            ),
         ];
         for (err, level, detail) in cases {
             let text = logged(err);

@@ -100,7 +100,8 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let text = rest?;
-        match text.find(['\n', '\r']) {
+        // Both are ASCII, so the byte offset is a char boundary.
+        match memchr::memchr2(b'\n', b'\r', text.as_bytes()) {
             Some(end) => {
                 let skip = if text[end..].starts_with("\r\n") {
                     2
@@ -214,18 +215,13 @@ impl Decoder {
     /// [`push`]: Decoder::push
     pub fn drain(&mut self, mut each: impl FnMut(Block<'_>)) {
         let mut start = 0;
-        let mut at = self.searched;
-        while let Some(offset) = self
-            .buffer
-            .get(at..)
-            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-        {
-            let newline = at + offset;
-            at = newline + 1;
+        let searched = self.searched;
+        for newline in memchr::memchr_iter(b'\n', &self.buffer[searched..]) {
+            let newline = searched + newline;
             // A blank line: this `\n` right after the one ending a line of
             // the current block.
             if newline > start && self.buffer[newline - 1] == b'\n' {
-                let text = String::from_utf8_lossy(&self.buffer[start..newline - 1]);
+                let text = utf8(&self.buffer[start..newline - 1]);
                 each(Block::parse(&text));
                 start = newline + 1;
             }
@@ -237,6 +233,17 @@ impl Decoder {
     /// Bytes of an incomplete block held back.
     pub fn pending(&self) -> usize {
         self.buffer.len()
+    }
+}
+
+/// The bytes as text, borrowed when they are UTF-8 (always, from this
+/// server), with replacement characters otherwise. (Validating is much
+/// cheaper than the lossy conversion's chunked walk, and a subscriber
+/// decodes every byte it receives.)
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 

@@ -107,6 +107,17 @@ fn a_block_cut_anywhere_waits_for_its_end() {
     assert_eq!((seen, decoder.pending()), (1, 0));
 }
 
+#[test]
+fn bytes_that_are_not_utf8_are_read_with_replacement_characters() {
+    let mut bytes = b"id: 3\ndata: caf\xe9 \xff!\n\n".to_vec();
+    bytes.extend_from_slice("data: café\n\n".as_bytes());
+    let blocks = decode_in_pieces(&bytes, &[]);
+    assert_eq!(blocks.len(), 2);
+    assert_eq!(blocks[0].id.as_deref(), Some("3"));
+    assert_eq!(blocks[0].data.as_deref(), Some("caf\u{fffd} \u{fffd}!"));
+    assert_eq!(blocks[1].data.as_deref(), Some("café"));
+}
+
 fn any_name() -> impl Strategy<Value = &'static str> {
     let names: Vec<&'static str> = EventKind::ALL
         .into_iter()

@@ -8,6 +8,7 @@
 //! `: keep-alive` comments are skipped.
 
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 
 use anyhow::{bail, ensure, Context, Result};
 use malten_shared::sse::{Block, Decoder};
@@ -19,6 +20,10 @@ use super::fanout::FeedConn;
 use super::http::{header, parse_head};
 use super::payload::now_ns;
 use super::stats::Tally;
+
+/// The end of a chunk-size line; one searcher for the whole run.
+static CRLF: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n"));
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -97,7 +102,7 @@ impl SseConn {
         loop {
             match self.chunk {
                 Chunk::Size => {
-                    let Some(eol) = memchr::memmem::find(&self.raw[pos..], b"\r\n") else {
+                    let Some(eol) = CRLF.find(&self.raw[pos..]) else {
                         ensure!(self.raw.len() - pos < 1024, "endless chunk size line");
                         break;
                     };
