@@ -191,8 +191,25 @@ async fn bad_encryption_parameters_are_rejected() {
             "invalid_encryption",
             "`check`",
         ),
+        // Each key-derivation parameter alone, without `encrypted=true`,
+        // is refused: a plain stream must not look encrypted.
         (
             vec![("salt", &good.salt)],
+            "invalid_parameter",
+            "encrypted=true",
+        ),
+        (
+            vec![("iterations", &iterations)],
+            "invalid_parameter",
+            "encrypted=true",
+        ),
+        (
+            vec![("check", &good.check)],
+            "invalid_parameter",
+            "encrypted=true",
+        ),
+        (
+            vec![("encrypted", "false"), ("iterations", "many")],
             "invalid_parameter",
             "encrypted=true",
         ),
