@@ -31,12 +31,15 @@ fn store() -> &'static (Store, StreamName, Cursor) {
             max_ttl: Duration::from_secs(86_400),
             max_streams: 10,
             max_memory_bytes: 1 << 24,
+            pace_max_wait: Duration::ZERO,
+            pace_window: 1,
         };
         let store = Store::new(limits, Arc::new(Metrics::new()));
         let name = StreamName::parse("s").expect("a valid name");
         let message = store
             .post(&name, "hello".into(), MessageKind::Message)
-            .expect("a post to an empty store");
+            .expect("a post to an empty store")
+            .message;
         (store, name, message.created)
     })
 }
