@@ -147,9 +147,6 @@ impl HandOut {
         if self.is_done() {
             return true;
         }
-        if max_wait.is_zero() {
-            return false;
-        }
         let deadline = tokio::time::Instant::now() + max_wait;
         loop {
             let notified = self.stream.handed_out.notified();
