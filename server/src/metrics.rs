@@ -42,6 +42,10 @@ pub struct Metrics {
     registry: Registry,
     pub posts: Counter,
     pub deliveries: Counter,
+    /// Deliveries written by a stream's walker straight to a waiting
+    /// subscriber's socket (`store/direct.rs`), one write each: deliveries
+    /// over writes is how well concurrent posts batch.
+    pub direct_writes: Counter,
     pub drops: Counter,
     pub gaps: Counter,
     /// Posts answered before every subscriber waiting for news had taken
@@ -67,6 +71,7 @@ impl Metrics {
         let metrics = Self {
             posts: Counter::default(),
             deliveries: Counter::default(),
+            direct_writes: Counter::default(),
             drops: Counter::default(),
             gaps: Counter::default(),
             pace_timeouts: Counter::default(),
@@ -86,6 +91,11 @@ impl Metrics {
             "deliveries",
             "Messages written to real-time subscribers",
             metrics.deliveries.clone(),
+        );
+        registry.register(
+            "direct_writes",
+            "Deliveries written by a stream's walker straight to a waiting subscriber's socket",
+            metrics.direct_writes.clone(),
         );
         registry.register(
             "drops",

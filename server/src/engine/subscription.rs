@@ -6,10 +6,12 @@
 //! `match` away from the backend's own `next`: no boxing and no extra
 //! allocation per delivery.
 
+use std::sync::Arc;
+
 use malten_shared::wire::Cursor;
 
-use super::{redis, Delivery};
-use crate::store;
+use super::{redis, Delivery, Stored};
+use crate::store::{self, DirectSink};
 
 /// One subscriber's position in one stream, and the way to wait for more.
 /// Dropping it unsubscribes (the presence count goes down).
@@ -39,6 +41,26 @@ impl Subscription {
             // and every idle connection of either backend would carry its
             // size inline (issue 17: memory per idle connection).
             Backend::Redis(subscription) => Box::pin(subscription.next()).await,
+        }
+    }
+
+    /// Lets posters write new messages straight to `sink` while this
+    /// subscription waits (`store/direct.rs`). Only the memory backend
+    /// does; returns whether this one will.
+    pub fn attach(&mut self, sink: Arc<DirectSink>) -> bool {
+        match &mut self.0 {
+            Backend::Memory(subscription) => subscription.attach(sink),
+            Backend::Redis(_) => false,
+        }
+    }
+
+    /// Takes an attached sink back from posters before the transport
+    /// writes anything itself; returns a delivery a poster left
+    /// unfinished, to finish first.
+    pub fn withdraw(&mut self) -> Option<Vec<Arc<Stored>>> {
+        match &mut self.0 {
+            Backend::Memory(subscription) => subscription.withdraw(),
+            Backend::Redis(_) => None,
         }
     }
 

@@ -19,9 +19,12 @@
 //! - [`ring`](Ring): the bounded ring of messages.
 //! - `subscription`: a reader, and subscribing/unsubscribing.
 //! - `pacing`: answering a post once waiting subscribers have taken it.
+//! - `direct`: posters writing to waiting subscribers' sockets themselves;
+//!   `walk`: the rounds in which they do.
 //! - `sweep`: the expiry task; `error`: [`StoreError`]; `ids`: random ids.
 
 mod budget;
+mod direct;
 mod error;
 mod ids;
 mod pacing;
@@ -30,6 +33,7 @@ mod ring;
 mod stream;
 mod subscription;
 mod sweep;
+mod walk;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -45,6 +49,7 @@ use tokio::time::Instant;
 use crate::metrics::{Metrics, Snapshot};
 
 pub use budget::{Gauges, STREAM_OVERHEAD_BYTES};
+pub use direct::{DirectSink, DirectWriter, Unfinished, Written};
 pub use error::StoreError;
 pub use ids::{random_id, random_stream_name};
 pub use pacing::HandOut;
@@ -281,6 +286,8 @@ impl Store {
             return Err(err);
         }
         let message = stored.message.clone();
+        let direct = (!state.sinks.is_empty())
+            .then(|| walk::DirectHandOut::new(message.created, Arc::clone(&self.metrics)));
         if state.ring.push(stored).is_some() {
             self.metrics.drops.inc();
         } else {
@@ -296,14 +303,17 @@ impl Store {
             hand_out: HandOut::new(
                 Arc::clone(stream),
                 post.saturating_sub(self.limits.pace_window.max(1) - 1),
+                direct,
             ),
         })
     }
 
-    /// Waits for a post's hand-out to the subscribers that were waiting for
-    /// news (`pacing`), at most `--pace-max-wait-ms`; a post answered
-    /// without it is counted in `malten_pace_timeouts`.
-    pub async fn hand_out(&self, hand_out: HandOut) {
+    /// Writes a post to the sockets lent by waiting subscribers (`direct`),
+    /// then waits for its hand-out to the other subscribers that were
+    /// waiting for news (`pacing`), at most `--pace-max-wait-ms`; a post
+    /// answered without it is counted in `malten_pace_timeouts`.
+    pub async fn hand_out(&self, mut hand_out: HandOut) {
+        hand_out.deliver().await;
         if self.limits.pace_max_wait.is_zero() {
             return;
         }

@@ -41,6 +41,7 @@ use std::time::Duration;
 use malten_shared::wire::Cursor;
 
 use super::stream::Stream;
+use super::walk::DirectHandOut;
 
 /// A stream's parked subscriptions, kept under the stream's lock.
 #[derive(Debug, Default)]
@@ -129,16 +130,34 @@ impl Drop for Parked<'_> {
     }
 }
 
-/// The hand-out of one post, to wait for before answering it.
+/// The hand-out of one post, to wait for before answering it: first its
+/// direct deliveries (`direct`), written by the poster, then the wait for
+/// the subscriptions that are woken instead.
 #[derive(Debug)]
 pub struct HandOut {
     stream: Arc<Stream>,
     post: u64,
+    direct: Option<DirectHandOut>,
 }
 
 impl HandOut {
-    pub(super) fn new(stream: Arc<Stream>, post: u64) -> Self {
-        Self { stream, post }
+    pub(super) fn new(stream: Arc<Stream>, post: u64, direct: Option<DirectHandOut>) -> Self {
+        Self {
+            stream,
+            post,
+            direct,
+        }
+    }
+
+    /// Returns once the post is written to every sink lent to posters
+    /// (`direct`), walking them itself if no one else is. If this is never
+    /// called, or cancelled, dropping the hand-out makes sure the post is
+    /// written all the same.
+    pub async fn deliver(&mut self) {
+        if let Some(direct) = self.direct.as_mut() {
+            direct.deliver(&self.stream).await;
+            self.direct = None;
+        }
     }
 
     /// Waits until the subscriptions parked when the post was stored have
@@ -165,6 +184,18 @@ impl HandOut {
 
     fn is_done(&self) -> bool {
         self.stream.lock().waiting.handed(self.post)
+    }
+}
+
+impl Drop for HandOut {
+    /// A post's direct deliveries are never skipped: whoever drops the
+    /// hand-out before they are done (a caller that does not wait, a
+    /// cancelled request) finishes a round it began, or walks one now if
+    /// none is running; a running one is followed by one that covers it.
+    fn drop(&mut self) {
+        if let Some(direct) = self.direct.as_mut() {
+            direct.deliver_now(&self.stream);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! One stream: its ring of messages, its cursor clock, its observers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +14,7 @@ use malten_shared::{check_message_text, StreamName};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio::time::Instant;
 
+use super::direct::Sinks;
 use super::pacing::Waiting;
 use super::ring::{Positioned, Ring};
 
@@ -118,6 +120,8 @@ pub(super) struct State {
     pub paired: bool,
     /// The posts and the parked subscriptions, to pace posts to delivery.
     pub waiting: Waiting,
+    /// The sockets posters write to directly (`direct`).
+    pub sinks: Sinks,
 }
 
 #[derive(Debug)]
@@ -138,6 +142,15 @@ pub struct Stream {
     /// Unlike messages they are not in the ring: a lagging receiver loses
     /// some, which is acceptable only because they are never the record.
     partials: broadcast::Sender<Arc<PartialEvent>>,
+    /// How many partials were sent, counted under the lock before each is
+    /// sent: a poster does not write to a sink lent before the newest one
+    /// (`direct`), so no message overtakes a partial sent before it.
+    partials_sent: AtomicU64,
+    /// The observer count alone, for subscriptions whose sink is lent: they
+    /// must hear of presence changes but not be woken by every post.
+    presence: watch::Sender<usize>,
+    /// Woken when a round of direct deliveries begins (`direct`).
+    pub(super) round_started: Notify,
     /// Woken when the oldest parked subscriptions have all woken, so posters
     /// waiting for their hand-out look again (`pacing`).
     pub(super) handed_out: Notify,
@@ -170,9 +183,13 @@ impl Stream {
                 removed: false,
                 paired: false,
                 waiting: Waiting::default(),
+                sinks: Sinks::default(),
             }),
             signal,
             partials: broadcast::channel(PARTIALS_BUFFER).0,
+            partials_sent: AtomicU64::new(0),
+            presence: watch::channel(0).0,
+            round_started: Notify::new(),
             handed_out: Notify::new(),
         }
     }
@@ -211,10 +228,24 @@ impl Stream {
             *current = signal;
             changed
         });
+        self.presence.send_if_modified(|current| {
+            let changed = *current != state.observers;
+            *current = state.observers;
+            changed
+        });
     }
 
     pub(super) fn watch(&self) -> watch::Receiver<Signal> {
         self.signal.subscribe()
+    }
+
+    pub(super) fn watch_presence(&self) -> watch::Receiver<usize> {
+        self.presence.subscribe()
+    }
+
+    /// How many partials this stream has sent.
+    pub(super) fn partials_sent(&self) -> u64 {
+        self.partials_sent.load(Ordering::Acquire)
     }
 
     pub(super) fn subscribe_partials(&self) -> broadcast::Receiver<Arc<PartialEvent>> {
@@ -230,6 +261,7 @@ impl Stream {
             after: state.newest,
             partial,
         };
+        self.partials_sent.fetch_add(1, Ordering::AcqRel);
         let _ = self.partials.send(Arc::new(event));
         drop(state);
     }

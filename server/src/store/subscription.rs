@@ -28,6 +28,7 @@ use std::sync::atomic::Ordering;
 
 use malten_shared::StreamName;
 
+use super::direct::{self, DirectSink, Lending};
 use super::stream::{PartialEvent, Signal, Stored, Stream};
 use super::{Store, StoreError};
 use crate::engine::Delivery;
@@ -98,6 +99,20 @@ pub struct Subscription {
     shutdown: watch::Receiver<bool>,
     announced_observers: Option<usize>,
     finished: bool,
+    /// The socket this subscription lends to posters while it waits, if
+    /// its transport has one (`direct`).
+    direct: Option<Lender>,
+}
+
+/// A subscription's side of direct delivery.
+#[derive(Debug)]
+struct Lender {
+    sink: Arc<DirectSink>,
+    /// Lent now (posters may write to the sink).
+    lent: bool,
+    /// The stream's observer count, watched instead of the signal while
+    /// lent, so posts do not wake this subscription.
+    presence: watch::Receiver<usize>,
 }
 
 impl Subscription {
@@ -115,7 +130,40 @@ impl Subscription {
             shutdown,
             announced_observers: None,
             finished: false,
+            direct: None,
         }
+    }
+
+    /// Lets posters write new messages straight to `sink` while this
+    /// subscription waits for news (`direct`), instead of waking it.
+    /// Returns `false` where that is not done: in a pipe, whose messages
+    /// are counted as each end reads them.
+    pub fn attach(&mut self, sink: Arc<DirectSink>) -> bool {
+        if self.stream.pipe || self.direct.is_some() {
+            return false;
+        }
+        self.stream.lock().sinks.join(Arc::clone(&sink));
+        self.direct = Some(Lender {
+            sink,
+            lent: false,
+            presence: self.stream.watch_presence(),
+        });
+        true
+    }
+
+    /// Takes the sink back from posters, if it is lent: the cursor moves
+    /// past what they wrote. Returns the messages of a delivery a poster
+    /// left unfinished, which the transport must finish first (the sink
+    /// says how many bytes went out already).
+    pub fn withdraw(&mut self) -> Option<Vec<Arc<Stored>>> {
+        let lender = self.direct.as_mut()?;
+        if !lender.lent {
+            return None;
+        }
+        lender.lent = false;
+        let (cursor, unfinished) = direct::withdraw(&lender.sink);
+        self.cursor = self.cursor.max(cursor);
+        unfinished.map(|unfinished| unfinished.messages)
     }
 
     /// The position after everything delivered so far: what a client sends
@@ -127,12 +175,21 @@ impl Subscription {
     /// Waits for the next delivery; `None` once the subscription has ended.
     pub async fn next(&mut self) -> Option<Delivery> {
         loop {
+            if let Some(messages) = self.withdraw() {
+                return Some(Delivery::Messages(messages));
+            }
             if self.finished {
                 return None;
             }
             if *self.shutdown.borrow_and_update() {
                 self.finished = true;
                 return Some(Delivery::shutdown());
+            }
+            // Read before the signal and the partials, so a change after
+            // these reads is seen while lent (see `direct`).
+            let partials_sent = self.stream.partials_sent();
+            if let Some(lender) = self.direct.as_mut() {
+                lender.presence.borrow_and_update();
             }
             let signal = *self.signal.borrow_and_update();
             if self.announced_observers.is_none() {
@@ -158,6 +215,23 @@ impl Subscription {
             if self.announced_observers != Some(signal.observers) {
                 return Some(self.presence(signal.observers));
             }
+            if let Some(lender) = self.direct.as_mut() {
+                match self
+                    .stream
+                    .lend(&lender.sink, self.cursor, signal.newest, partials_sent)
+                {
+                    Lending::Lent => {
+                        lender.lent = true;
+                        self.wait_lent().await;
+                        continue;
+                    }
+                    Lending::Moved => {
+                        lender.lent = true;
+                        continue;
+                    }
+                    Lending::Refused => {}
+                }
+            }
             // Counted as waiting for news until woken (or dropped), so a
             // post is answered once we have taken it (`pacing`).
             let Some(_parked) = self.stream.park(signal.newest) else {
@@ -179,6 +253,24 @@ impl Subscription {
                     Err(RecvError::Closed) => self.finished = true,
                 },
             }
+        }
+    }
+
+    /// Waits, with the sink lent, for anything posters do not deliver: the
+    /// sink handed back, a presence change, a partial, the shutdown.
+    async fn wait_lent(&mut self) {
+        let Some(lender) = self.direct.as_mut() else {
+            return;
+        };
+        tokio::select! {
+            _ = lender.sink.woken.notified() => {}
+            _ = lender.presence.changed() => {}
+            _ = self.shutdown.changed() => {}
+            partial = self.partials.recv() => match partial {
+                Ok(partial) => self.pending_partial = Some(partial),
+                Err(RecvError::Lagged(skipped)) => self.skipped(skipped),
+                Err(RecvError::Closed) => self.finished = true,
+            },
         }
     }
 
@@ -256,6 +348,10 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        if let Some(lender) = &self.direct {
+            direct::close(&lender.sink);
+            self.stream.lock().sinks.leave(&lender.sink);
+        }
         self.store.unsubscribed(&self.stream);
     }
 }

@@ -168,6 +168,53 @@ async fn a_long_replay_arrives_whole_and_in_order() {
     assert_eq!(received, texts);
 }
 
+/// A subscriber waiting for news lends its socket to posters, who write
+/// new messages to it themselves (`store/direct.rs`): the subscriber's own
+/// task is not woken for them.
+#[tokio::test]
+async fn a_waiting_subscriber_is_written_to_by_the_poster_itself() {
+    let app = spawn_app().await;
+    let mut sse = RawSse::connect(app.addr, "stream=walked", RECV_BUFFER).await;
+    assert_eq!(sse.next_event().await.event, "presence");
+    for text in ["one", "two", "three"] {
+        // One at a time, each read before the next: each is one write.
+        app.post_ok("walked", text).await;
+        let event = sse.next_event().await;
+        assert_eq!(event.json()["text"], text);
+    }
+    assert_eq!(app.metric("malten_direct_writes_total").await, 3);
+    assert_eq!(app.metric("malten_deliveries_total").await, 3);
+}
+
+/// A reader that stops reading: posts are not held up by it, its socket's
+/// buffers take what the posters write, and when it reads again it gets
+/// every message whole, in order, without a gap. (The kernel lets a send
+/// buffer grow to megabytes, more than a stream holds, so a poster's write
+/// stopping part-way is tested in `http/sse/socket.rs`, on a socket with a
+/// small buffer.)
+#[tokio::test]
+async fn a_reader_that_stops_reading_gets_every_message_whole_when_it_resumes() {
+    let app = spawn_app().await;
+    let mut sse = RawSse::connect(app.addr, "stream=stalled", 4096).await;
+    assert_eq!(sse.next_event().await.event, "presence");
+    let filler = "x".repeat(900);
+    let texts: Vec<String> = numbered("stalled", 400)
+        .into_iter()
+        .map(|text| format!("{text} {filler}"))
+        .collect();
+    // Nothing is read meanwhile; posts are not held up by it.
+    for text in &texts {
+        app.post_ok("stalled", text).await;
+    }
+    let mut received = Vec::new();
+    while received.len() < texts.len() {
+        let event = sse.next_event().await;
+        assert_eq!(event.event, "message", "no gap: {event:?}");
+        received.push(event.json()["text"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(received, texts);
+}
+
 #[tokio::test]
 async fn at_shutdown_the_stream_ends_with_the_notice_and_the_last_chunk() {
     let mut app = spawn_app().await;

@@ -41,6 +41,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::engine::{Delivery, Stored, Subscription};
 use crate::limits::ConnectionPermit;
+use crate::store::DirectSink;
 
 /// Asks browsers to reconnect after 2 s instead of their default 3 s.
 static PREAMBLE: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(sse::retry(2000)));
@@ -55,6 +56,8 @@ pub(crate) struct Connection {
     keepalive: Interval,
     quiet_limit: Duration,
     last_sent: Instant,
+    /// The socket lent to posters while waiting, on the socket path.
+    direct: Option<Arc<DirectSink>>,
     _permit: ConnectionPermit,
 }
 
@@ -94,8 +97,19 @@ impl Chunk {
 }
 
 impl Connection {
+    /// Lets posters write straight to `sink` while the subscription waits
+    /// (`store/direct.rs`); the caller then writes only what
+    /// [`Connection::next_chunk`] returns, skipping
+    /// [`DirectSink::take_resume_at`] bytes of it.
+    pub(crate) fn attach(&mut self, sink: Arc<DirectSink>) {
+        if self.subscription.attach(Arc::clone(&sink)) {
+            self.direct = Some(sink);
+        }
+    }
+
     /// Waits for the next delivery or keep-alive; `None` once the
-    /// subscription has ended (after the shutdown notice).
+    /// subscription has ended (after the shutdown notice). With a sink
+    /// attached, it is withdrawn from posters before this returns.
     pub(crate) async fn next_chunk(&mut self) -> Option<Chunk> {
         let chunk = loop {
             tokio::select! {
@@ -103,6 +117,19 @@ impl Connection {
                     break encode(delivery?, self.subscription.cursor());
                 }
                 _ = self.keepalive.tick() => {
+                    // The subscription may have been waiting with its sink
+                    // lent: take it back before writing, and finish what a
+                    // poster left half-written first.
+                    if let Some(messages) = self.subscription.withdraw() {
+                        break Chunk::Messages(messages);
+                    }
+                    if self
+                        .direct
+                        .as_ref()
+                        .is_some_and(|sink| sink.wrote_since_last_asked())
+                    {
+                        self.last_sent = Instant::now();
+                    }
                     if self.last_sent.elapsed() >= self.quiet_limit {
                         break Chunk::One(Bytes::from_static(sse::KEEPALIVE.as_bytes()));
                     }
@@ -150,6 +177,7 @@ pub fn response(
         keepalive: interval,
         quiet_limit: half,
         last_sent: Instant::now(),
+        direct: None,
         _permit: permit,
     };
     let takeover = Takeover(Arc::new(Mutex::new(Some(connection))));

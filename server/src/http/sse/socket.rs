@@ -11,14 +11,14 @@
 //! several messages is one chunk, written with one vectored write from the
 //! frames every subscriber shares: nothing is copied per subscriber.
 
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
-use std::pin::Pin;
+use std::sync::Arc;
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{Chunk, Connection, PREAMBLE};
+use crate::engine::Stored;
+use crate::store::{DirectSink, DirectWriter, Written};
 
 /// Buffers passed to one `writev`: a size line, up to 62 frames, a CRLF.
 /// (The kernel's limit is 1024; a longer delivery takes several calls.)
@@ -30,26 +30,34 @@ const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// Writes `head` (the response's status line and headers), then the
 /// subscriber's events until the subscription ends, the client goes away
 /// or a write fails.
-pub(crate) async fn serve(mut connection: Connection, mut socket: TcpStream, head: Vec<u8>) {
+///
+/// While the subscription waits for news, its socket is lent to posters,
+/// who write new messages to it themselves (`store/direct.rs`); this task
+/// is woken only for what they do not write.
+pub(crate) async fn serve(mut connection: Connection, socket: TcpStream, head: Vec<u8>) {
+    let socket = Arc::new(socket);
     let preamble = Chunk::One(PREAMBLE.clone());
-    let started = write_chunk(&mut socket, &head, &preamble).await;
+    let started = write_chunk(&socket, &head, &preamble, 0).await;
     // Not kept for the connection's life.
     drop(head);
     if let Err(err) = started {
         tracing::debug!(%err, "subscriber gone before the stream started");
         return;
     }
+    let sink = DirectSink::new(Box::new(ChunkedWriter(Arc::clone(&socket))));
+    connection.attach(Arc::clone(&sink));
     loop {
         tokio::select! {
             chunk = connection.next_chunk() => {
                 let Some(chunk) = chunk else {
                     // The subscription ended (the server is stopping, after
                     // its notice): end the body properly, then close.
-                    let _ = socket.write_all(LAST_CHUNK).await;
-                    let _ = socket.shutdown().await;
+                    let _ = write_chunk_bytes(&socket, LAST_CHUNK).await;
+                    let _ = socket2::SockRef::from(&*socket).shutdown(std::net::Shutdown::Write);
                     return;
                 };
-                if let Err(err) = write_chunk(&mut socket, &[], &chunk).await {
+                let resume_at = sink.take_resume_at();
+                if let Err(err) = write_chunk(&socket, &[], &chunk, resume_at).await {
                     tracing::debug!(%err, "subscriber connection failed");
                     return;
                 }
@@ -60,6 +68,39 @@ pub(crate) async fn serve(mut connection: Connection, mut socket: TcpStream, hea
                 }
             }
         }
+    }
+}
+
+/// Posters' writes to a subscriber's socket: each delivery one HTTP/1.1
+/// chunk, as [`write_chunk`] writes it, without waiting.
+struct ChunkedWriter(Arc<TcpStream>);
+
+impl DirectWriter for ChunkedWriter {
+    fn try_write(&self, messages: &[Arc<Stored>]) -> Written {
+        let frames = || messages.iter().map(|message| message.frame_bytes());
+        let length: usize = frames().map(<[u8]>::len).sum();
+        let mut size_line = [0u8; 20];
+        let size_line = size_line_of(length, &mut size_line);
+        let total = size_line.len() + length + 2;
+        let mut written = 0;
+        while written < total {
+            let parts = [size_line]
+                .into_iter()
+                .chain(frames())
+                .chain([&b"\r\n"[..]]);
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = unwritten_slices(parts, written, &mut slices);
+            match self.0.try_write_vectored(&slices[..count]) {
+                Ok(0) => return Written::Failed,
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    return Written::Part(written)
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Written::Failed,
+            }
+        }
+        Written::All
     }
 }
 
@@ -77,30 +118,57 @@ fn client_left(socket: &TcpStream) -> bool {
 }
 
 /// Writes `prefix` (raw bytes, may be empty) and `chunk` as one HTTP/1.1
-/// chunk, with vectored writes and without copying the frames.
-async fn write_chunk(socket: &mut TcpStream, prefix: &[u8], chunk: &Chunk) -> io::Result<()> {
+/// chunk, with vectored writes and without copying the frames, from byte
+/// `start` on (the bytes before it went out already: the part of a
+/// delivery a poster wrote before the socket was full).
+async fn write_chunk(
+    socket: &TcpStream,
+    prefix: &[u8],
+    chunk: &Chunk,
+    start: usize,
+) -> io::Result<()> {
     let length: usize = chunk.frames().map(<[u8]>::len).sum();
     let mut size_line = [0u8; 20];
     let size_line = size_line_of(length, &mut size_line);
     let total = prefix.len() + size_line.len() + length + 2;
-    let mut written = 0;
+    let mut written = start;
     while written < total {
-        let n = poll_fn(|cx| {
-            let parts = [prefix, size_line]
-                .into_iter()
-                .chain(chunk.frames())
-                .chain([&b"\r\n"[..]]);
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let count = unwritten_slices(parts, written, &mut slices);
-            Pin::new(&mut *socket).poll_write_vectored(cx, &slices[..count])
-        })
-        .await?;
+        let parts = [prefix, size_line]
+            .into_iter()
+            .chain(chunk.frames())
+            .chain([&b"\r\n"[..]]);
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        let count = unwritten_slices(parts, written, &mut slices);
+        let n = write_vectored(socket, &slices[..count]).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
         written += n;
     }
     Ok(())
+}
+
+/// Writes raw bytes whole.
+async fn write_chunk_bytes(socket: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let n = write_vectored(socket, &[IoSlice::new(bytes)]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = &bytes[n..];
+    }
+    Ok(())
+}
+
+/// One vectored write, waiting until the socket takes something.
+async fn write_vectored(socket: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+    loop {
+        match socket.try_write_vectored(slices) {
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            result => return result,
+        }
+    }
 }
 
 /// `length` in hex followed by CRLF, as a chunk starts.
@@ -170,7 +238,7 @@ mod tests {
     /// inside parts, and each goes on exactly where the last one stopped.
     #[tokio::test]
     async fn a_chunk_larger_than_the_send_buffer_arrives_intact() {
-        use tokio::io::AsyncReadExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -189,13 +257,82 @@ mod tests {
         expected.extend_from_slice(b"\r\n");
 
         let write = async {
-            write_chunk(&mut writer, b"HEAD\r\n", &chunk).await.unwrap();
+            write_chunk(&writer, b"HEAD\r\n", &chunk, 0).await.unwrap();
             writer.shutdown().await.unwrap();
         };
         let mut received = Vec::new();
         let read = reader.read_to_end(&mut received);
         let ((), read) = tokio::join!(write, read);
         read.unwrap();
+        assert_eq!(received.len(), expected.len());
+        assert!(received == expected, "the bytes differ");
+    }
+
+    /// A poster's write into a full socket stops part-way; the connection's
+    /// task writes the rest from where it stopped, and the reader gets the
+    /// exact bytes of every delivery, once.
+    #[tokio::test]
+    async fn a_direct_write_cut_short_is_finished_from_where_it_stopped() {
+        use std::time::Duration;
+
+        use malten_shared::wire::{Body, Cursor, Message, MessageKind};
+        use malten_shared::StreamName;
+        use tokio::io::AsyncReadExt;
+
+        // Small buffers at both ends (the accepted socket inherits the
+        // listener's).
+        let listening = tokio::net::TcpSocket::new_v4().unwrap();
+        listening.set_recv_buffer_size(4096).unwrap();
+        listening.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = listening.listen(1).unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_send_buffer_size(4096).unwrap();
+        let writer = Arc::new(
+            socket
+                .connect(listener.local_addr().unwrap())
+                .await
+                .unwrap(),
+        );
+        let (mut reader, _) = listener.accept().await.unwrap();
+
+        let messages: Vec<Arc<Stored>> = (0..256u64)
+            .map(|i| {
+                let message = Message {
+                    id: format!("id{i}"),
+                    stream: StreamName::parse("room").unwrap(),
+                    body: Body::Text(format!("{i:03} {}", "x".repeat(1000))),
+                    kind: MessageKind::Message,
+                    created: Cursor(1_000 + i),
+                };
+                Arc::new(Stored::new(message, tokio::time::Instant::now()))
+            })
+            .collect();
+        let direct = ChunkedWriter(Arc::clone(&writer));
+        // One delivery far larger than both buffers.
+        let frames: Vec<u8> = messages
+            .iter()
+            .flat_map(|m| m.frame_bytes().to_vec())
+            .collect();
+        let mut expected = format!("{:x}\r\n", frames.len()).into_bytes();
+        expected.extend_from_slice(&frames);
+        expected.extend_from_slice(b"\r\n");
+        let Written::Part(written) = direct.try_write(&messages) else {
+            panic!("{} bytes cannot fit in the buffers", expected.len());
+        };
+        assert!(written > 0, "an empty socket takes something");
+        let rest = messages;
+        let finish = async {
+            write_chunk(&writer, &[], &Chunk::Messages(rest), written)
+                .await
+                .unwrap();
+            socket2::SockRef::from(&*writer)
+                .shutdown(std::net::Shutdown::Write)
+                .unwrap();
+        };
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut received));
+        let ((), read) = tokio::join!(finish, read);
+        read.expect("in time").unwrap();
         assert_eq!(received.len(), expected.len());
         assert!(received == expected, "the bytes differ");
     }
