@@ -15,7 +15,10 @@
 //! reach a subscriber together, in one batch and one write.
 //!
 //! # Who is waited for
-//! Only subscriptions *parked*, waiting for news, when the post is stored:
+//! Subscriptions that lent their socket to posters (`direct`) are not
+//! waited for here: the post is written to them in a round (`walk`), and
+//! answered once that round has begun. Of the others, only subscriptions
+//! *parked*, waiting for news, when the post is stored:
 //! they have taken everything before it, so they take it the next time
 //! they run. A subscription that is not parked is busy (its connection is
 //! writing an earlier delivery, perhaps into a full socket because its

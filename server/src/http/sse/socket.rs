@@ -11,8 +11,10 @@
 //! several messages is one chunk, written with one vectored write from the
 //! frames every subscriber shares: nothing is copied per subscriber.
 
+use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use tokio::net::TcpStream;
 
@@ -133,13 +135,18 @@ async fn write_chunk(
     let total = prefix.len() + size_line.len() + length + 2;
     let mut written = start;
     while written < total {
-        let parts = [prefix, size_line]
-            .into_iter()
-            .chain(chunk.frames())
-            .chain([&b"\r\n"[..]]);
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let count = unwritten_slices(parts, written, &mut slices);
-        let n = write_vectored(socket, &slices[..count]).await?;
+        // The slices are built inside the poll, on its stack: held across
+        // an await they would be a kilobyte of every idle connection's task.
+        let n = poll_fn(|cx| {
+            let parts = [prefix, size_line]
+                .into_iter()
+                .chain(chunk.frames())
+                .chain([&b"\r\n"[..]]);
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let count = unwritten_slices(parts, written, &mut slices);
+            poll_write_vectored(socket, cx, &slices[..count])
+        })
+        .await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -151,7 +158,7 @@ async fn write_chunk(
 /// Writes raw bytes whole.
 async fn write_chunk_bytes(socket: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
-        let n = write_vectored(socket, &[IoSlice::new(bytes)]).await?;
+        let n = poll_fn(|cx| poll_write_vectored(socket, cx, &[IoSlice::new(bytes)])).await?;
         if n == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -160,13 +167,21 @@ async fn write_chunk_bytes(socket: &TcpStream, mut bytes: &[u8]) -> io::Result<(
     Ok(())
 }
 
-/// One vectored write, waiting until the socket takes something.
-async fn write_vectored(socket: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+/// One vectored write through a shared socket, pending until the socket
+/// takes something.
+fn poll_write_vectored(
+    socket: &TcpStream,
+    cx: &mut Context<'_>,
+    slices: &[IoSlice<'_>],
+) -> Poll<io::Result<usize>> {
     loop {
+        ready!(socket.poll_write_ready(cx))?;
         match socket.try_write_vectored(slices) {
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            result => return result,
+            // Readiness was cleared: the next poll registers for it.
+            Err(err)
+                if err.kind() == io::ErrorKind::WouldBlock
+                    || err.kind() == io::ErrorKind::Interrupted => {}
+            result => return Poll::Ready(result),
         }
     }
 }
