@@ -7,12 +7,11 @@
 //! thousand task wake-ups, polls and lock round-trips before the first
 //! byte is written, and the writes are spread over tasks that the
 //! scheduler runs one by one. Redis's event loop writes to every socket in
-//! one pass. Here the poster does the same: it walks the stream's sinks
-//! and writes the message to each with one non-blocking vectored write
-//! (issue 17: "a post costs one wake per stream, not one per subscriber").
-//! Several posters at once each walk the list; whichever reaches a sink
-//! first writes everything that sink lacks, in one write, so concurrent
-//! posts batch by themselves.
+//! one pass. Here the posters do the same: a post is written to each
+//! waiting subscriber's socket with one non-blocking vectored write, in
+//! rounds over the stream's sinks that batch concurrent posts and use every
+//! core (`walk`; issue 17: "a post costs one wake per stream, not one per
+//! subscriber").
 //!
 //! # Who writes to a socket
 //! A [`DirectSink`] is *lent* to posters only while its subscription is
