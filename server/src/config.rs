@@ -53,12 +53,15 @@ pub struct Config {
     /// Longest a post waits, in milliseconds, for the subscribers that were
     /// waiting for news to take it before it is answered anyway; 0 answers
     /// at once. Keeps publishers from running ahead of the fan-out (in
-    /// memory; the Redis backend does not pace).
+    /// memory; the Redis backend does not pace). SSE subscribers written
+    /// to by the posters themselves are not waited for: a post is answered
+    /// once the round that writes it to them has begun.
     #[arg(long, env = "MALTEN_PACE_MAX_WAIT_MS", default_value_t = 250)]
     pub pace_max_wait_ms: u64,
 
     /// How many posts a stream's publishers may run ahead of the
-    /// subscribers waiting for news: a post is answered once those have
+    /// subscribers waiting for news that are woken to read (WebSocket, SSE
+    /// on a kept-alive connection): a post is answered once those have
     /// taken the post this many before it (1: the post itself).
     #[arg(long, env = "MALTEN_PACE_WINDOW", default_value_t = 1,
           value_parser = clap::value_parser!(u64).range(1..=1024))]
