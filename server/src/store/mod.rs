@@ -313,10 +313,12 @@ impl Store {
     /// waiting for news (`pacing`), at most `--pace-max-wait-ms`; a post
     /// answered without it is counted in `malten_pace_timeouts`.
     pub async fn hand_out(&self, mut hand_out: HandOut) {
-        hand_out.deliver().await;
         if self.limits.pace_max_wait.is_zero() {
+            // Not paced: answered at once, the writing done aside.
+            tokio::spawn(async move { hand_out.deliver().await });
             return;
         }
+        hand_out.deliver().await;
         if !hand_out.wait(self.limits.pace_max_wait).await {
             self.metrics.pace_timeouts.inc();
         }

@@ -468,6 +468,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unpaced_a_post_is_answered_at_once_and_written_aside() {
+        let store = Arc::new(Store::new(
+            crate::store::StoreLimits {
+                pace_max_wait: std::time::Duration::ZERO,
+                ..Store::for_tests().limits().clone()
+            },
+            Arc::new(Metrics::new()),
+        ));
+        let (mut subscription, recorder, _sink) = attached(&store).await;
+        let mut next = pin!(subscription.next());
+        assert!(poll_with(next.as_mut(), &Arc::default()).is_pending());
+
+        let mut answer = pin!(store.hand_out(post(&store, "one").hand_out));
+        assert!(poll_with(answer.as_mut(), &Arc::default()).is_ready());
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while recorder.writes().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "never written");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(recorder.writes(), [["one"]]);
+    }
+
+    #[tokio::test]
     async fn a_post_whose_hand_out_is_dropped_is_written_all_the_same() {
         let store = Store::for_tests();
         let (mut subscription, recorder, _sink) = attached(&store).await;
