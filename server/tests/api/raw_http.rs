@@ -41,6 +41,8 @@ pub struct RawSse {
     head: Option<String>,
     /// The chunked body's last (empty) chunk has arrived.
     ended: bool,
+    /// Comment blocks (keep-alives) parsed and not yet asked for.
+    comments: usize,
 }
 
 impl RawSse {
@@ -66,6 +68,7 @@ impl RawSse {
             text: String::new(),
             head: None,
             ended: false,
+            comments: 0,
         }
     }
 
@@ -116,6 +119,23 @@ impl RawSse {
         })
         .await
         .expect("no SSE event within the deadline")
+    }
+
+    /// Waits for a comment block (a keep-alive). Events read meanwhile are
+    /// dropped: call it while the stream is quiet.
+    pub async fn next_comment(&mut self) {
+        tokio::time::timeout(DEADLINE, async {
+            loop {
+                while self.parse_event().is_some() {}
+                if self.comments > 0 {
+                    self.comments -= 1;
+                    return;
+                }
+                assert!(self.read_more().await, "the server closed the SSE response");
+            }
+        })
+        .await
+        .expect("no comment within the deadline")
     }
 
     /// Moves complete chunks of the chunked body from `raw` to `text`.
@@ -169,6 +189,9 @@ impl RawSse {
             }
             if !event.event.is_empty() {
                 return Some(event);
+            }
+            if block.starts_with(':') {
+                self.comments += 1;
             }
         }
     }

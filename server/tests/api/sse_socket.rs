@@ -8,7 +8,7 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{numbered, spawn_app, DEADLINE};
+use crate::helpers::{numbered, spawn_app, spawn_app_with, DEADLINE};
 use crate::raw_http::{get_raw, RawSse};
 
 /// Big enough not to matter.
@@ -184,6 +184,27 @@ async fn a_waiting_subscriber_is_written_to_by_the_poster_itself() {
     }
     assert_eq!(app.metric("malten_direct_writes_total").await, 3);
     assert_eq!(app.metric("malten_deliveries_total").await, 3);
+}
+
+/// Keep-alives are the connection's own writes: its task takes the socket
+/// back from posters first, and lends it again after. Posts around them
+/// arrive whole, in order, with the chunked framing intact.
+#[tokio::test]
+async fn keep_alives_and_posts_share_a_lent_socket_in_order() {
+    let app = spawn_app_with(|config| config.keepalive_secs = 1).await;
+    let mut sse = RawSse::connect(app.addr, "stream=ticking", RECV_BUFFER).await;
+    assert_eq!(sse.next_event().await.event, "presence");
+    sse.next_comment().await;
+    for text in numbered("tick", 6) {
+        app.post_ok("ticking", &text).await;
+        let event = sse.next_event().await;
+        assert_eq!(event.json()["text"], text);
+        // Not a timing assertion: lets keep-alive ticks (every half
+        // second) fall between the posts.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    sse.next_comment().await;
+    assert!(app.metric("malten_direct_writes_total").await > 0);
 }
 
 /// A reader that stops reading: posts are not held up by it, its socket's
