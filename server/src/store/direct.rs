@@ -208,15 +208,13 @@ impl DirectSink {
             self.hand_back(state);
             return 0;
         }
-        let batch = match read_after(state.cursor) {
-            Some(batch) if !batch.is_empty() => batch,
-            // A gap, or nothing left to give: the task sorts it out.
-            _ => {
-                self.hand_back(state);
-                return 0;
-            }
+        let read = read_after(state.cursor);
+        // A gap, or nothing left to give: the task sorts it out.
+        let Some((batch, last)) = read.and_then(|batch| Some((batch, batch.last()?))) else {
+            self.hand_back(state);
+            return 0;
         };
-        let last = batch[batch.len() - 1].message.created;
+        let last = last.message.created;
         match self.writer.try_write(batch) {
             Written::All => {
                 state.cursor = last;

@@ -550,6 +550,8 @@ mod tests {
 
         let mut next = pin!(subscription.next());
         assert!(poll_with(next.as_mut(), &wakes).is_pending(), "parked");
+        // Even if the socket would take writes again, it is not lent again.
+        recorder.broken.store(false, Ordering::SeqCst);
         let woken = wakes.0.load(Ordering::SeqCst);
         drop(post(&store, "two"));
         assert!(
@@ -626,10 +628,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_backlog_longer_than_one_write_is_handed_back_for_the_rest() {
+        let store = Store::for_tests();
+        let (mut subscription, recorder, _sink) = attached(&store).await;
+        let mut next = pin!(subscription.next());
+        assert!(poll_with(next.as_mut(), &Arc::default()).is_pending());
+
+        // Stored, none handed out yet: more than one write carries.
+        let held: Vec<_> = (0..MAX_BATCH + 10)
+            .map(|i| post(&store, &format!("m{i}")).hand_out)
+            .collect();
+        drop(held);
+        let written: Vec<String> = recorder.writes().into_iter().flatten().collect();
+        assert_eq!(
+            written.len(),
+            MAX_BATCH,
+            "one write of the first {MAX_BATCH}"
+        );
+        let Poll::Ready(Some(Delivery::Messages(rest))) = poll_with(next.as_mut(), &Arc::default())
+        else {
+            panic!("the rest is the subscriber's to read");
+        };
+        assert_eq!(rest.len(), 10);
+        assert_eq!(text_of(&rest[0]), format!("m{MAX_BATCH}"));
+    }
+
+    #[tokio::test]
     async fn a_subscription_that_ends_leaves_the_walk() {
         let store = Store::for_tests();
-        let (subscription, recorder, _sink) = attached(&store).await;
+        let (subscription, recorder, sink) = attached(&store).await;
         drop(subscription);
+        // Closed: a round that began before it left skips it too.
+        assert!(sink.lock().closed && !sink.lock().lent);
         drop(post(&store, "one"));
         assert!(recorder.writes().is_empty());
         let stream = store.get(&room()).unwrap();
