@@ -423,6 +423,8 @@ mod tests {
     #[tokio::test]
     async fn a_post_is_written_to_a_waiting_subscriber_without_waking_it() {
         let store = Store::for_tests();
+        // Attached but busy (not waiting in `next`): not lent, skipped.
+        let (_busy, busy_recorder, _) = attached(&store).await;
         let (mut subscription, recorder, _sink) = attached(&store).await;
         let wakes = Arc::new(Wakes::default());
         let second = {
@@ -441,6 +443,8 @@ mod tests {
             store.hand_out(second.hand_out).await;
             assert_eq!(recorder.writes(), [["one"], ["two"]]);
             assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+            assert!(busy_recorder.writes().is_empty());
+            assert_eq!(store.metrics().direct_writes.get(), 2, "one write per post");
             second.message
         };
         // Taken back, its cursor is past what the posters wrote: nothing is
@@ -625,6 +629,24 @@ mod tests {
         let Poll::Ready(Some(Delivery::Gap(_))) = poll_with(next.as_mut(), &Arc::default()) else {
             panic!("the gap");
         };
+    }
+
+    #[tokio::test]
+    async fn sinks_at_different_positions_each_get_what_follows_their_own() {
+        let store = Store::for_tests();
+        let (mut behind, behind_recorder, _) = attached(&store).await;
+        let mut behind_next = pin!(behind.next());
+        assert!(poll_with(behind_next.as_mut(), &Arc::default()).is_pending());
+        // Stored, not handed out yet; then a subscriber that starts after it.
+        let first = post(&store, "one");
+        let (mut ahead, ahead_recorder, _) = attached(&store).await;
+        let mut ahead_next = pin!(ahead.next());
+        assert!(poll_with(ahead_next.as_mut(), &Arc::default()).is_pending());
+
+        store.hand_out(post(&store, "two").hand_out).await;
+        drop(first);
+        assert_eq!(behind_recorder.writes(), [["one", "two"]]);
+        assert_eq!(ahead_recorder.writes(), [["two"]]);
     }
 
     #[tokio::test]
