@@ -649,6 +649,68 @@ mod tests {
         assert_eq!(ahead_recorder.writes(), [["two"]]);
     }
 
+    /// Begins a round by hand, as a poster would, without walking it yet.
+    fn begin_round(store: &Store) -> (Arc<Stream>, Walker) {
+        let stream = store.get(&room()).unwrap();
+        let round = begin(&mut stream.lock()).expect("no round running");
+        (stream, Walker::new(round))
+    }
+
+    #[tokio::test]
+    async fn a_post_dropped_while_a_round_runs_goes_out_in_the_next() {
+        let store = Store::for_tests();
+        let metrics = Arc::new(Metrics::new());
+        let (mut subscription, recorder, _sink) = attached(&store).await;
+        let mut next = pin!(subscription.next());
+        assert!(poll_with(next.as_mut(), &Arc::default()).is_pending());
+
+        let first = post(&store, "one");
+        let (stream, mut walker) = begin_round(&store);
+        // Not waited for by anyone: the next round must carry it.
+        drop(post(&store, "two"));
+        walker.walk_all(&stream, &metrics);
+        assert!(walker.finish());
+        after_round(&stream, &metrics);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while recorder.writes().len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "never written");
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(recorder.writes(), [["one"], ["two"]]);
+        drop(first);
+    }
+
+    /// Outside a runtime (a caller that posts from plain code) the next
+    /// round is walked at once, and the walk is left idle after it.
+    #[test]
+    fn outside_a_runtime_the_next_round_is_walked_at_once() {
+        let store = Store::for_tests();
+        let metrics = Arc::new(Metrics::new());
+        let mut subscription = store.subscribe(&room(), None).unwrap();
+        let recorder = Arc::new(Recorder::default());
+        let sink = DirectSink::new(Box::new(RecordingWriter(Arc::clone(&recorder))));
+        assert!(subscription.attach(sink));
+        {
+            let mut next = pin!(subscription.next());
+            let presence = poll_with(next.as_mut(), &Arc::default());
+            assert!(matches!(presence, Poll::Ready(Some(Delivery::Presence(_)))));
+        }
+        let mut next = pin!(subscription.next());
+        assert!(poll_with(next.as_mut(), &Arc::default()).is_pending());
+
+        let first = post(&store, "one");
+        let (stream, mut walker) = begin_round(&store);
+        drop(post(&store, "two"));
+        walker.walk_all(&stream, &metrics);
+        assert!(walker.finish());
+        after_round(&stream, &metrics);
+        assert_eq!(recorder.writes(), [["one"], ["two"]]);
+        drop(first);
+        assert!(!stream.lock().sinks.walking, "idle again");
+        drop(post(&store, "three"));
+        assert_eq!(recorder.writes(), [["one"], ["two"], ["three"]]);
+    }
+
     #[tokio::test]
     async fn a_backlog_longer_than_one_write_is_handed_back_for_the_rest() {
         let store = Store::for_tests();
