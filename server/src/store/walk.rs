@@ -341,7 +341,7 @@ mod tests {
 
     use super::*;
     use crate::engine::Delivery;
-    use crate::store::{DirectWriter, Store, Subscription, Written};
+    use crate::store::{DirectWriter, Posted, Store, Subscription, Written};
 
     /// Counts the wake-ups of the task polling with it.
     #[derive(Default)]
@@ -403,7 +403,7 @@ mod tests {
         StreamName::parse("room").unwrap()
     }
 
-    fn post(store: &Store, text: &str) -> crate::store::Posted {
+    fn post(store: &Store, text: &str) -> Posted {
         store
             .post(&room(), text.to_owned(), MessageKind::Message)
             .unwrap()
@@ -649,28 +649,31 @@ mod tests {
         assert_eq!(ahead_recorder.writes(), [["two"]]);
     }
 
-    /// Begins a round by hand, as a poster would, without walking it yet.
-    fn begin_round(store: &Store) -> (Arc<Stream>, Walker) {
+    /// Posts "one" and begins its round by hand, as its poster would;
+    /// posts "two" while the round runs, with no one to wait for it; then
+    /// walks and ends the round. Returns the stream and the first post.
+    fn round_with_a_post_dropped_meanwhile(store: &Store) -> (Arc<Stream>, Posted) {
+        let metrics = Arc::new(Metrics::new());
+        let first = post(store, "one");
         let stream = store.get(&room()).unwrap();
         let round = begin(&mut stream.lock()).expect("no round running");
-        (stream, Walker::new(round))
+        drop(post(store, "two"));
+        let mut walker = Walker::new(round);
+        walker.walk_all(&stream, &metrics);
+        assert!(walker.finish());
+        after_round(&stream, &metrics);
+        (stream, first)
     }
 
     #[tokio::test]
     async fn a_post_dropped_while_a_round_runs_goes_out_in_the_next() {
         let store = Store::for_tests();
-        let metrics = Arc::new(Metrics::new());
         let (mut subscription, recorder, _sink) = attached(&store).await;
         let mut next = pin!(subscription.next());
         assert!(poll_with(next.as_mut(), &Arc::default()).is_pending());
 
-        let first = post(&store, "one");
-        let (stream, mut walker) = begin_round(&store);
-        // Not waited for by anyone: the next round must carry it.
-        drop(post(&store, "two"));
-        walker.walk_all(&stream, &metrics);
-        assert!(walker.finish());
-        after_round(&stream, &metrics);
+        // "two" is not waited for by anyone: the next round must carry it.
+        let (_stream, first) = round_with_a_post_dropped_meanwhile(&store);
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while recorder.writes().len() < 2 {
             assert!(tokio::time::Instant::now() < deadline, "never written");
@@ -685,7 +688,6 @@ mod tests {
     #[test]
     fn outside_a_runtime_the_next_round_is_walked_at_once() {
         let store = Store::for_tests();
-        let metrics = Arc::new(Metrics::new());
         let mut subscription = store.subscribe(&room(), None).unwrap();
         let recorder = Arc::new(Recorder::default());
         let sink = DirectSink::new(Box::new(RecordingWriter(Arc::clone(&recorder))));
@@ -698,12 +700,7 @@ mod tests {
         let mut next = pin!(subscription.next());
         assert!(poll_with(next.as_mut(), &Arc::default()).is_pending());
 
-        let first = post(&store, "one");
-        let (stream, mut walker) = begin_round(&store);
-        drop(post(&store, "two"));
-        walker.walk_all(&stream, &metrics);
-        assert!(walker.finish());
-        after_round(&stream, &metrics);
+        let (stream, first) = round_with_a_post_dropped_meanwhile(&store);
         assert_eq!(recorder.writes(), [["one"], ["two"]]);
         drop(first);
         assert!(!stream.lock().sinks.walking, "idle again");
