@@ -314,8 +314,11 @@ impl Store {
     /// answered without it is counted in `malten_pace_timeouts`.
     pub async fn hand_out(&self, mut hand_out: HandOut) {
         if self.limits.pace_max_wait.is_zero() {
-            // Not paced: answered at once, the writing done aside.
-            tokio::spawn(async move { hand_out.deliver().await });
+            // Not paced: answered at once, the writing (if any sink is
+            // attached) done aside.
+            if hand_out.writes_directly() {
+                tokio::spawn(async move { hand_out.deliver().await });
+            }
             return;
         }
         hand_out.deliver().await;

@@ -152,6 +152,12 @@ impl HandOut {
         }
     }
 
+    /// Whether the stream had sinks to write to (`direct`) when the post
+    /// was stored.
+    pub(super) fn writes_directly(&self) -> bool {
+        self.direct.is_some()
+    }
+
     /// Returns once the post is written to every sink lent to posters
     /// (`direct`), walking them itself if no one else is. If this is never
     /// called, or cancelled, dropping the hand-out makes sure the post is

@@ -223,16 +223,18 @@ impl Stream {
             newest: state.newest,
             observers: state.observers,
         };
+        let mut observers_changed = false;
         self.signal.send_if_modified(|current| {
             let changed = *current != signal;
+            observers_changed = current.observers != signal.observers;
             *current = signal;
             changed
         });
-        self.presence.send_if_modified(|current| {
-            let changed = *current != state.observers;
-            *current = state.observers;
-            changed
-        });
+        // Only when the count moved: a post alone leaves it be, and costs
+        // no second channel's lock.
+        if observers_changed {
+            self.presence.send_replace(state.observers);
+        }
     }
 
     pub(super) fn watch(&self) -> watch::Receiver<Signal> {

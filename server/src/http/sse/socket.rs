@@ -86,12 +86,8 @@ impl DirectWriter for ChunkedWriter {
         let total = size_line.len() + length + 2;
         let mut written = 0;
         while written < total {
-            let parts = [size_line]
-                .into_iter()
-                .chain(frames())
-                .chain([&b"\r\n"[..]]);
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let count = unwritten_slices(parts, written, &mut slices);
+            let count = chunk_slices(&[], size_line, frames(), written, &mut slices);
             match self.0.try_write_vectored(&slices[..count]) {
                 Ok(0) => return Written::Failed,
                 Ok(n) => written += n,
@@ -138,12 +134,8 @@ async fn write_chunk(
         // The slices are built inside the poll, on its stack: held across
         // an await they would be a kilobyte of every idle connection's task.
         let n = poll_fn(|cx| {
-            let parts = [prefix, size_line]
-                .into_iter()
-                .chain(chunk.frames())
-                .chain([&b"\r\n"[..]]);
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let count = unwritten_slices(parts, written, &mut slices);
+            let count = chunk_slices(prefix, size_line, chunk.frames(), written, &mut slices);
             poll_write_vectored(socket, cx, &slices[..count])
         })
         .await?;
@@ -193,6 +185,23 @@ fn size_line_of(length: usize, buffer: &mut [u8; 20]) -> &[u8] {
     write!(cursor, "{length:x}\r\n").expect("a usize in hex fits in 20 bytes");
     let end = cursor.position() as usize;
     &buffer[..end]
+}
+
+/// The slices of one chunk (`prefix`, its size line, `frames`, a CRLF)
+/// after its first `written` bytes, as many as fit in `slices`; returns
+/// how many it filled.
+fn chunk_slices<'a>(
+    prefix: &'a [u8],
+    size_line: &'a [u8],
+    frames: impl Iterator<Item = &'a [u8]>,
+    written: usize,
+    slices: &mut [IoSlice<'a>],
+) -> usize {
+    let parts = [prefix, size_line]
+        .into_iter()
+        .chain(frames)
+        .chain([&b"\r\n"[..]]);
+    unwritten_slices(parts, written, slices)
 }
 
 /// Fills `slices` with `parts` minus their first `skip` bytes, as many as
