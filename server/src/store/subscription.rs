@@ -237,21 +237,21 @@ impl Subscription {
             let Some(_parked) = self.stream.park(signal.newest) else {
                 continue;
             };
-            tokio::select! {
+            let partial = tokio::select! {
                 changed = self.signal.changed() => {
                     // The stream's sender lives as long as our `Arc<Stream>`,
                     // so this cannot fail; end quietly if it ever does.
                     if changed.is_err() {
                         self.finished = true;
                     }
+                    None
                 }
-                _ = self.shutdown.changed() => {}
-                partial = self.partials.recv() => match partial {
-                    Ok(partial) => self.pending_partial = Some(partial),
-                    Err(RecvError::Lagged(skipped)) => self.skipped(skipped),
-                    // The sender lives in the stream we hold; cannot happen.
-                    Err(RecvError::Closed) => self.finished = true,
-                },
+                _ = self.shutdown.changed() => None,
+                partial = self.partials.recv() => Some(partial),
+            };
+            drop(_parked);
+            if let Some(partial) = partial {
+                self.received(partial);
             }
         }
     }
@@ -266,11 +266,17 @@ impl Subscription {
             _ = lender.sink.woken.notified() => {}
             _ = lender.presence.changed() => {}
             _ = self.shutdown.changed() => {}
-            partial = self.partials.recv() => match partial {
-                Ok(partial) => self.pending_partial = Some(partial),
-                Err(RecvError::Lagged(skipped)) => self.skipped(skipped),
-                Err(RecvError::Closed) => self.finished = true,
-            },
+            partial = self.partials.recv() => self.received(partial),
+        }
+    }
+
+    /// Keeps a partial received while waiting, for the next turn.
+    fn received(&mut self, partial: Result<Arc<PartialEvent>, RecvError>) {
+        match partial {
+            Ok(partial) => self.pending_partial = Some(partial),
+            Err(RecvError::Lagged(skipped)) => self.skipped(skipped),
+            // The sender lives in the stream we hold; cannot happen.
+            Err(RecvError::Closed) => self.finished = true,
         }
     }
 
