@@ -112,6 +112,10 @@ async fn a_tab_that_navigates_away_stops_counting_and_comes_back_with_what_it_mi
     let server = Server::start(&[]).await;
     let (alice, bob) = tokio::join!(Browser::start(), Browser::start());
     alice.goto(&server.url("/#porch")).await;
+    // Alice's subscription creates the stream: Bob's page, loaded before
+    // that, would log the app's expected 404 for its info as a console
+    // error, which this test asserts there is none of.
+    wait_for_watching(&alice, 1, crate::webdriver::DEADLINE).await;
     bob.goto(&server.url("/#porch")).await;
     wait_for_watching(&alice, 2, crate::webdriver::DEADLINE).await;
     post(&server, "porch", "before").await;
